@@ -1,0 +1,44 @@
+"""Dates as Dutch exports write them: day first, never guessed month first."""
+
+import re
+from datetime import date
+
+from verenigingen.dutch.errors import InvalidValue
+
+# dd-mm-yyyy, d-m-yyyy, dd/mm/yyyy, dd.mm.yyyy (one separator throughout), optional midnight time.
+_DAY_FIRST = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
+_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
+EARLIEST = date(1900, 1, 1)
+
+
+def parse_date(value: str) -> date:
+    """Parse a Dutch day-first or ISO date; impossible dates and two-digit years are errors."""
+    text = value.strip()
+    if match := _ISO.fullmatch(text):
+        year, month, day = (int(g) for g in match.groups())
+    elif match := _DAY_FIRST.fullmatch(text):
+        day, month, year = int(match[1]), int(match[3]), int(match[4])
+    else:
+        raise InvalidValue(
+            "invalid_date", "not a date; use day-month-year (31-12-1990) or year-month-day (1990-12-31)"
+        )
+    try:
+        parsed = date(year, month, day)
+    except ValueError:
+        raise InvalidValue("invalid_date", f"day {day} of month {month} of {year} does not exist") from None
+    if parsed < EARLIEST:
+        raise InvalidValue("invalid_date", f"a date before {EARLIEST.year} is not plausible")
+    return parsed
+
+
+def parse_birth_date(value: str, today: date) -> date:
+    """A birth date must be a real date and not in the future."""
+    born = parse_date(value)
+    if born > today:
+        raise InvalidValue("future_date", "birth date lies in the future")
+    return born
+
+
+def age_on(born: date, day: date) -> int:
+    """Completed years of age on ``day``."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))

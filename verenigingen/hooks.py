@@ -1,0 +1,8 @@
+"""Frappe app hooks. Frappe reads this module; nothing else imports it."""
+
+app_name = "verenigingen"
+app_title = "Verenigingen"
+app_publisher = "Verenigingen maintainers"
+app_description = "Membership administration for Dutch associations: Mijnrood imports and bulk user accounts"
+app_email = "maintainers@verenigingen.invalid"
+app_license = "mit"

@@ -1,0 +1,93 @@
+"""The columns of a Mijnrood export and the Member fields they fill."""
+
+import re
+from dataclasses import dataclass
+
+from verenigingen.mijnrood.errors import ExportError
+
+
+@dataclass(frozen=True)
+class Column:
+    field: str
+    headers: tuple[str, ...]
+    required: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.headers[0]
+
+
+COLUMNS = (
+    Column("member_id", ("Lidnr.", "Lidnr", "Lidnummer")),
+    Column("first_name", ("Voornaam",), required=True),
+    Column("tussenvoegsel", ("Tussenvoegsel",)),
+    Column("last_name", ("Achternaam",), required=True),
+    Column("birth_date", ("Geboortedatum",)),
+    Column("member_since", ("Inschrijfdatum", "Inschrijfdataum")),
+    Column("chapter", ("Groep",)),
+    Column("email", ("E-mailadres", "E-mail")),
+    Column("phone", ("Telefoonnr.", "Telefoonnummer")),
+    Column("address_line1", ("Adres",)),
+    Column("city", ("Plaats",)),
+    Column("postcode", ("Postcode",)),
+    Column("country", ("Landcode", "Land")),
+    Column("iban", ("IBAN",)),
+    Column("dues_amount", ("Contributiebedrag",)),
+    Column("billing_frequency", ("Betaalperiode",)),
+    Column("mollie_customer_id", ("Mollie CID",)),
+    Column("mollie_subscription_id", ("Mollie SID",)),
+    Column("membership_type", ("Lidmaatschapstype",)),
+    Column("paid", ("Betaald",)),
+    Column("privacy_accepted", ("Privacybeleid geaccepteerd",)),
+)
+COLUMN_BY_FIELD = {column.field: column for column in COLUMNS}
+
+_IGNORED_IN_HEADERS = re.compile(r"[\s._\-\ufeff]+")
+
+
+def header_key(text: str) -> str:
+    """'  E-mail adres ' and 'e-mailadres' compare equal: case, spaces, dots and dashes do not count."""
+    return _IGNORED_IN_HEADERS.sub("", text).lower()
+
+
+_FIELD_BY_HEADER = {header_key(header): column.field for column in COLUMNS for header in column.headers}
+
+
+def recognised_count(cells: list[str]) -> int:
+    """How many cells name a Mijnrood column (used to detect the delimiter)."""
+    return sum(header_key(cell) in _FIELD_BY_HEADER for cell in cells)
+
+
+@dataclass(frozen=True)
+class HeaderMap:
+    """Where each Member field sits in a row, and which header cells were not understood."""
+
+    positions: dict[str, int]
+    width: int
+    ignored: tuple[str, ...]
+
+    @classmethod
+    def from_header(cls, cells: list[str]) -> "HeaderMap":
+        positions: dict[str, int] = {}
+        ignored = []
+        for index, cell in enumerate(cells):
+            field = _FIELD_BY_HEADER.get(header_key(cell))
+            if field is None:
+                if cell.strip():
+                    ignored.append(cell.strip())
+                continue
+            if field in positions:
+                raise ExportError(
+                    f"columns {positions[field] + 1} and {index + 1} are both "
+                    f"'{COLUMN_BY_FIELD[field].label}'; keep one of them"
+                )
+            positions[field] = index
+        missing = [column.label for column in COLUMNS if column.required and column.field not in positions]
+        if missing:
+            names = " and ".join(repr(label) for label in missing)
+            raise ExportError(
+                f"required column {names} is missing"
+                if len(missing) == 1
+                else f"required columns {names} are missing"
+            )
+        return cls(positions, len(cells), tuple(ignored))

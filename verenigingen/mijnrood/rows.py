@@ -1,0 +1,209 @@
+"""Validate one export row into a Member record, collecting every error and warning it has."""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from verenigingen.dutch import InvalidValue
+from verenigingen.dutch.address import DEFAULT_COUNTRY, clean_country, clean_postcode
+from verenigingen.dutch.bank import clean_iban, has_unknown_dutch_bank
+from verenigingen.dutch.dates import age_on, parse_birth_date, parse_date
+from verenigingen.dutch.emails import clean_email
+from verenigingen.dutch.membership import (
+    clean_member_id,
+    clean_mollie_id,
+    parse_amount,
+    parse_billing_frequency,
+    parse_membership_type,
+)
+from verenigingen.dutch.names import clean_name, clean_tussenvoegsel, full_name
+from verenigingen.dutch.phone import clean_phone
+from verenigingen.mijnrood.columns import COLUMN_BY_FIELD, HeaderMap
+
+# The Member fields a record carries, in DocType order; paid/privacy_accepted are kept as given.
+MEMBER_FIELDS = (
+    "member_id",
+    "first_name",
+    "tussenvoegsel",
+    "last_name",
+    "full_name",
+    "email",
+    "birth_date",
+    "member_since",
+    "chapter",
+    "phone",
+    "address_line1",
+    "city",
+    "postcode",
+    "country",
+    "iban",
+    "dues_amount",
+    "billing_frequency",
+    "mollie_customer_id",
+    "mollie_subscription_id",
+    "membership_type",
+    "status",
+    "paid",
+    "privacy_accepted",
+)
+EMPTY_MARKERS = frozenset({"", "-", "nb", "n/a", "null", "?"})
+MINIMUM_VOLUNTEER_AGE = 16
+_FORMULA_STARTS = frozenset("=@")
+_SIGNS = frozenset("+-")
+_RISKY_FIRST = _FORMULA_STARTS | _SIGNS | frozenset("\t\r")
+_LONGEST_MARKER = max(map(len, EMPTY_MARKERS))
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """An error (the row is rejected) or a warning (it is not) about one field of one row."""
+
+    row: int
+    field: str | None
+    code: str
+    message: str
+    value: str | None
+
+    def as_dict(self) -> dict:
+        return {
+            "row": self.row,
+            "field": self.field,
+            "code": self.code,
+            "message": self.message,
+            "value": self.value,
+        }
+
+
+@dataclass(slots=True)
+class RowResult:
+    """One member row: its cleaned values, and the record when no error rejected it."""
+
+    row: int
+    cells: list[str]
+    values: dict = field(default_factory=dict)
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    @property
+    def record(self) -> dict | None:
+        return self.values if not self.errors else None
+
+    def error(self, field_name: str | None, code: str, message: str, value: str | None) -> None:
+        self.errors.append(Problem(self.row, field_name, code, message, value))
+
+    def warn(self, field_name: str, code: str, message: str, value: str | None) -> None:
+        self.warnings.append(Problem(self.row, field_name, code, message, value))
+
+
+def is_blank(cells: list[str]) -> bool:
+    return not "".join(cells).strip()
+
+
+def _looks_like_formula(raw: str, text: str) -> bool:
+    """Would a spreadsheet run this as a formula (CSV injection)?"""
+    if raw[:1] in ("\t", "\r"):
+        return True
+    first = text[:1]
+    return first in _FORMULA_STARTS or (first in _SIGNS and not text[1:2].isdigit())
+
+
+class _RowValidator:
+    """Applies the field rules to one row; kept as a class so each rule reads as one line."""
+
+    def __init__(self, result: RowResult, raw: dict[str, str], today: date):
+        self.result = result
+        self.raw = raw
+        self.today = today
+        self.text: dict[str, str] = {}
+        for name, value in raw.items():
+            text = value.strip()
+            if len(text) <= _LONGEST_MARKER and text.lower() in EMPTY_MARKERS:
+                continue
+            if (value[0] in _RISKY_FIRST or text[0] in _RISKY_FIRST) and _looks_like_formula(value, text):
+                result.error(
+                    name, "formula", "starts like a spreadsheet formula; remove the leading character", value
+                )
+                continue
+            self.text[name] = text
+
+    def clean(self, name: str, cleaner, *args):
+        text = self.text.get(name)
+        if text is None:
+            return None
+        try:
+            return cleaner(text, *args)
+        except InvalidValue as exc:
+            self.result.error(name, exc.code, exc.message, self.raw[name])
+            return None
+
+    def require(self, name: str) -> None:
+        if name not in self.text and not any(p.field == name for p in self.result.errors):
+            self.result.error(
+                name, "required", f"{COLUMN_BY_FIELD[name].label} is required", self.raw.get(name)
+            )
+
+
+def validate_row(number: int, cells: list[str], header: HeaderMap, today: date) -> RowResult:
+    """Check every rule for one row; the result is valid only when no rule found an error."""
+    result = RowResult(number, cells)
+    raw = {name: (cells[index] if index < len(cells) else "") for name, index in header.positions.items()}
+    check = _RowValidator(result, raw, today)
+    if len(cells) > header.width and not is_blank(cells[header.width :]):
+        result.error(
+            None,
+            "extra_cells",
+            f"the row has {len(cells)} cells but the header {header.width}; does a value need quotes?",
+            None,
+        )
+    check.require("first_name")
+    check.require("last_name")
+
+    first_name = check.clean("first_name", clean_name, "first name")
+    tussenvoegsel = check.clean("tussenvoegsel", clean_tussenvoegsel)
+    last_name = check.clean("last_name", clean_name, "last name")
+    email = check.clean("email", clean_email)
+    birth_date = check.clean("birth_date", parse_birth_date, today)
+    member_since = check.clean("member_since", parse_date)
+    country = check.clean("country", clean_country) or DEFAULT_COUNTRY
+    iban = check.clean("iban", clean_iban)
+    membership_type, status = check.clean("membership_type", parse_membership_type) or (None, None)
+    dues_amount = check.clean("dues_amount", parse_amount)
+
+    if email is None and "email" not in check.text:
+        result.warn(
+            "email", "no_email", "no e-mail address: the member is imported but gets no account", None
+        )
+    if birth_date is not None and age_on(birth_date, today) < MINIMUM_VOLUNTEER_AGE:
+        result.warn("birth_date", "under_16", "younger than 16: cannot become a volunteer", raw["birth_date"])
+    if iban is not None and has_unknown_dutch_bank(iban):
+        result.warn("iban", "unknown_bank_code", f"no Dutch bank uses code {iban.bank_code}", raw["iban"])
+
+    result.values = {
+        "member_id": check.clean("member_id", clean_member_id),
+        "first_name": first_name,
+        "tussenvoegsel": tussenvoegsel,
+        "last_name": last_name,
+        "full_name": full_name(first_name, tussenvoegsel, last_name),
+        "email": email,
+        "birth_date": birth_date.isoformat() if birth_date else None,
+        "member_since": member_since.isoformat() if member_since else None,
+        "chapter": check.text.get("chapter"),
+        "phone": check.clean("phone", clean_phone, country),
+        "address_line1": check.text.get("address_line1"),
+        "city": check.text.get("city"),
+        "postcode": check.clean("postcode", clean_postcode, country),
+        "country": country,
+        "iban": iban.compact if iban is not None else None,
+        "dues_amount": dues_amount,
+        "billing_frequency": check.clean("billing_frequency", parse_billing_frequency),
+        "mollie_customer_id": check.clean("mollie_customer_id", clean_mollie_id, "cst_"),
+        "mollie_subscription_id": check.clean("mollie_subscription_id", clean_mollie_id, "sub_"),
+        "membership_type": membership_type,
+        "status": status,
+        "paid": check.text.get("paid"),
+        "privacy_accepted": check.text.get("privacy_accepted"),
+    }
+    return result

@@ -1,0 +1,1 @@
+"""The engine without Frappe: SQL store, RQ on Redis, and the ``verenigingen`` command line."""
