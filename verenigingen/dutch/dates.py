@@ -2,6 +2,7 @@
 
 import re
 from datetime import date
+from functools import lru_cache
 
 from verenigingen.dutch.errors import InvalidValue
 
@@ -11,6 +12,7 @@ _ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
 EARLIEST = date(1900, 1, 1)
 
 
+@lru_cache(maxsize=8192)  # members share birthdays and join dates: most look-ups repeat
 def parse_date(value: str) -> date:
     """Parse a Dutch day-first or ISO date; impossible dates and two-digit years are errors."""
     text = value.strip()
