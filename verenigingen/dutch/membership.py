@@ -2,6 +2,7 @@
 
 import re
 from decimal import Decimal
+from functools import lru_cache
 
 from verenigingen.dutch.errors import InvalidValue
 
@@ -38,6 +39,7 @@ _AMOUNT_DOT_DECIMAL = re.compile(r"(?:€\s*)?(\d+)\.(\d{1,2})")
 _MOLLIE_ID = re.compile(r"(cst|sub)_[A-Za-z0-9]{4,64}")
 
 
+@lru_cache(maxsize=1024)  # a handful of dues amounts repeat through a whole export
 def parse_amount(value: str) -> Decimal:
     """'12,50', '€ 12,50', '1.234,56' and '12.50' -> Decimal('12.50'); negatives are errors."""
     text = value.strip()

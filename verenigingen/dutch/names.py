@@ -2,6 +2,7 @@
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from verenigingen.dutch.errors import InvalidValue
 
@@ -11,6 +12,7 @@ _ALLOWED_PUNCTUATION = frozenset(" -'’‘.")
 _PLAIN_NAME = re.compile(r"(?:[^\W\d_]|[ \-'’‘.])+")  # letters (any script) and name punctuation
 
 
+@lru_cache(maxsize=16384)  # first names and surnames repeat a great deal within an export
 def clean_name(value: str, what: str = "name") -> str:
     """Collapse inner whitespace; accept letters (accents included) and the punctuation names use."""
     name = _SPACES.sub(" ", value.strip())

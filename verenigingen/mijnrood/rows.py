@@ -113,10 +113,9 @@ def _looks_like_formula(raw: str, text: str) -> bool:
 class _RowValidator:
     """Applies the field rules to one row; kept as a class so each rule reads as one line."""
 
-    def __init__(self, result: RowResult, raw: dict[str, str], today: date):
+    def __init__(self, result: RowResult, raw: dict[str, str]):
         self.result = result
         self.raw = raw
-        self.today = today
         self.text: dict[str, str] = {}
         for name, value in raw.items():
             text = value.strip()
@@ -150,7 +149,7 @@ def validate_row(number: int, cells: list[str], header: HeaderMap, today: date) 
     """Check every rule for one row; the result is valid only when no rule found an error."""
     result = RowResult(number, cells)
     raw = {name: (cells[index] if index < len(cells) else "") for name, index in header.positions.items()}
-    check = _RowValidator(result, raw, today)
+    check = _RowValidator(result, raw)
     if len(cells) > header.width and not is_blank(cells[header.width :]):
         result.error(
             None,
