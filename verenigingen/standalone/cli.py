@@ -146,5 +146,9 @@ def generate(
     click.echo(f"Wrote {members} members ({broken} broken on purpose) to {output}", err=True)
 
 
+from verenigingen.standalone.accounts_cli import register  # noqa: E402 - the account commands join the group
+
+register(main)
+
 if __name__ == "__main__":
     main()

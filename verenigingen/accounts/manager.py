@@ -1,0 +1,114 @@
+"""AccountCreationManager: one request, one member, one user, each in its own transaction."""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from verenigingen.accounts.errors import DuplicateUserError, PermanentError, classify, describe
+from verenigingen.accounts.permissions import BULK_ROLES, INDIVIDUAL_ROLES, require_any_role
+from verenigingen.accounts.ports import AuditEntry, Host, MemberView, RequestView
+from verenigingen.accounts.states import ErrorCategory, RequestStatus
+
+REQUEST = "Account Creation Request"
+
+
+def same_person(a: str, b: str) -> bool:
+    """Names match when they are equal ignoring case and spacing."""
+    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
+
+
+@dataclass
+class AccountCreationManager:
+    """Creates (or links) the user of one request. Running a request twice never makes a second user."""
+
+    host: Host
+    _roles: dict[str, set[str]] = field(default_factory=dict)
+
+    def process(self, name: str) -> str:
+        """'completed', 'retry', 'failed', or 'skipped' when the request is not ours to run now."""
+        store, now = self.host.store, self.host.clock()
+        with store.transaction():
+            request = store.claim_request(
+                name, self.host.worker, now, now + timedelta(seconds=self.host.settings.lease_seconds)
+            )
+            if request is not None:
+                self._audit(request, RequestStatus.QUEUED, RequestStatus.PROCESSING, "picked up")
+        if request is None:
+            return "skipped"
+        try:
+            with store.transaction():
+                self._check_requester(request)
+                user = self._create_or_link(request)
+                store.finish_request(name, RequestStatus.COMPLETED, self.host.clock(), created_user=user)
+                self._audit(request, RequestStatus.PROCESSING, RequestStatus.COMPLETED, "account ready")
+                if request.tracker:
+                    store.add_to_tracker(request.tracker, processed=1, successful=1, failed=0)
+            return "completed"
+        except Exception as exc:  # every failure is classified and recorded, never lost
+            return self.record_failure(request, exc, RequestStatus.PROCESSING)
+
+    def record_failure(self, request: RequestView, exc: BaseException, from_status: str) -> str:
+        """Schedule a retry for a passing fault with attempts left; otherwise fail for good."""
+        store, settings, now = self.host.store, self.host.settings, self.host.clock()
+        category, reason = classify(exc), describe(exc)
+        with store.transaction():
+            if category == ErrorCategory.RETRYABLE and request.retry_count < settings.max_retries:
+                retry = request.retry_count + 1
+                due = now + timedelta(seconds=settings.backoff(retry))
+                if store.requeue_request(request.name, from_status, retry, due, category, reason):
+                    self._audit(
+                        request,
+                        from_status,
+                        RequestStatus.QUEUED,
+                        f"retry {retry} of {settings.max_retries}: {reason}",
+                    )
+                return "retry"
+            if category == ErrorCategory.RETRYABLE:
+                reason = f"gave up after {settings.max_retries} retries: {reason}"
+            store.finish_request(
+                request.name, RequestStatus.FAILED, now, error_category=category, failure_reason=reason
+            )
+            self._audit(request, from_status, RequestStatus.FAILED, reason)
+            if request.tracker:
+                store.add_to_tracker(request.tracker, processed=1, successful=0, failed=1)
+        return "failed"
+
+    def _check_requester(self, request: RequestView) -> None:
+        """The requester must still hold the role that allowed the request (roles can be revoked)."""
+        roles = self._roles.get(request.requested_by)
+        if roles is None:
+            roles = self._roles[request.requested_by] = self.host.store.roles_of(request.requested_by)
+        allowed = BULK_ROLES if request.tracker else INDIVIDUAL_ROLES
+        require_any_role(request.requested_by, roles, allowed, "create accounts")
+
+    def _create_or_link(self, request: RequestView) -> str:
+        store = self.host.store
+        member = store.get_members([request.source_record]).get(request.source_record)
+        if member is None:
+            raise PermanentError("the member no longer exists")
+        if member.user:
+            return member.user  # done before (a job that ran twice): nothing more to do
+        existing = store.find_user(request.email)
+        if existing is not None:
+            return self._link_existing(member, existing.name, existing.member, existing.full_name)
+        user = store.create_user(
+            request.email,
+            request.full_name,
+            request.roles,
+            request.role_profile,
+            member.name,
+            request.requested_by,
+        )
+        store.link_member(member.name, user)
+        return user
+
+    def _link_existing(self, member: MemberView, user: str, user_member: str | None, full_name: str) -> str:
+        if user_member not in (None, member.name) or not same_person(full_name, member.full_name):
+            raise DuplicateUserError("a user with this e-mail address already exists for someone else")
+        self.host.store.link_member(member.name, user)
+        return user
+
+    def _audit(self, request: RequestView, from_status: str | None, to_status: str, reason: str) -> None:
+        entry = AuditEntry(
+            REQUEST, request.name, from_status, to_status, request.requested_by, reason, self.host.worker
+        )
+        self.host.store.add_audit([entry], self.host.clock())

@@ -1,0 +1,69 @@
+"""RQ workers for the standalone host, with the periodic sweep beside them."""
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+
+from rq import SimpleWorker, Worker
+
+from verenigingen.accounts.sweeper import sweep
+from verenigingen.standalone.host import StandaloneHost
+
+log = logging.getLogger(__name__)
+SWEEP_LOCK = "verenigingen:sweep-lock"
+
+
+def sweep_once(shost: StandaloneHost) -> bool:
+    """Sweep unless another process did within the interval (a Redis lock that expires by itself)."""
+    if not shost.redis.set(SWEEP_LOCK, os.getpid(), nx=True, ex=shost.settings.sweep_interval):
+        return False
+    sweep(shost.host)
+    return True
+
+
+def _sweep_forever(shost: StandaloneHost, stop: threading.Event) -> None:
+    while not stop.wait(shost.settings.sweep_interval / 2):
+        try:
+            sweep_once(shost)
+        except Exception as exc:  # tried again at the next interval; the type only: no data in logs
+            log.warning("sweep failed (%s); trying again later", type(exc).__name__)
+
+
+def run_worker(shost: StandaloneHost, queues: list[str], burst: bool = False) -> None:
+    """A worker that takes queues in the order given: individual requests before bulk batches."""
+    shost.store  # noqa: B018 - create the schema before the first job needs it
+    worker = SimpleWorker(queues, connection=shost.redis)
+    stop = threading.Event()
+    if not burst:
+        threading.Thread(target=_sweep_forever, args=(shost, stop), daemon=True).start()
+    try:
+        worker.work(burst=burst, logging_level="WARNING")
+    finally:
+        stop.set()
+
+
+def bulk_workers_listening(shost: StandaloneHost) -> int:
+    return sum(shost.settings.bulk_queue in w.queue_names() for w in Worker.all(connection=shost.redis))
+
+
+def start_worker_processes(shost: StandaloneHost, count: int) -> list[subprocess.Popen]:
+    """Worker processes for the duration of a command (``import --wait`` with nobody listening)."""
+    shost.redis  # noqa: B018 - an embedded Redis must be running before the workers look for it
+    env = shost.environment.child_env()
+    command = [sys.executable, "-m", "verenigingen.standalone.cli", "worker"]
+    return [
+        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(count)
+    ]
+
+
+def stop_worker_processes(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
