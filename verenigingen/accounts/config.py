@@ -1,6 +1,7 @@
 """Every tunable of account creation, in one place."""
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,18 @@ class AccountSettings:
     def backoff(self, retry_number: int) -> int:
         """Seconds to wait before retry ``retry_number`` (1-based)."""
         return self.retry_backoff[min(retry_number, len(self.retry_backoff)) - 1]
+
+    @classmethod
+    def from_env(cls, environ=os.environ) -> "AccountSettings":
+        """Defaults, with the operator's overrides: VERENIGINGEN_RETRY_BACKOFF="300,600,1200",
+        VERENIGINGEN_LEASE_SECONDS, VERENIGINGEN_SWEEP_INTERVAL, VERENIGINGEN_MAX_CONCURRENT_BATCHES."""
+        settings = cls()
+        if backoff := environ.get("VERENIGINGEN_RETRY_BACKOFF"):
+            settings = replace(settings, retry_backoff=tuple(int(s) for s in backoff.split(",")))
+        for name in ("lease_seconds", "sweep_interval", "max_concurrent_batches"):
+            if value := environ.get(f"VERENIGINGEN_{name.upper()}"):
+                settings = replace(settings, **{name: int(value)})
+        return settings
 
 
 DEFAULT_SETTINGS = AccountSettings()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from redis import Redis
 
-from verenigingen.accounts.config import DEFAULT_SETTINGS, AccountSettings
+from verenigingen.accounts.config import AccountSettings
 from verenigingen.accounts.ports import Host
 from verenigingen.accounts.states import Roles
 from verenigingen.standalone.queue import RqJobQueue
@@ -53,9 +53,9 @@ class Environment:
 class StandaloneHost:
     """Owns the connections of one process; ``host`` is the engine's view of them."""
 
-    def __init__(self, environment: Environment | None = None, settings: AccountSettings = DEFAULT_SETTINGS):
+    def __init__(self, environment: Environment | None = None, settings: AccountSettings | None = None):
         self.environment = environment or Environment.from_env()
-        self.settings = settings
+        self.settings = settings or AccountSettings.from_env()
         self._embedded = None
 
     @cached_property

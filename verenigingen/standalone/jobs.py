@@ -1,14 +1,24 @@
-"""Job functions RQ workers run. Each process builds its host once, from the environment."""
+"""Job functions RQ workers run. Each process builds its host once, from the environment.
 
+VERENIGINGEN_HOST_FACTORY ("module:function") builds the host instead, for a host that wraps the
+standard one (the test suite uses it to inject faults into real worker processes).
+"""
+
+import importlib
+import os
 from functools import cache
 
 from verenigingen.accounts.bulk import process_bulk_account_creation_batch
 from verenigingen.accounts.individual import process_individual_request
+from verenigingen.accounts.ports import Host
 from verenigingen.standalone.host import StandaloneHost
 
 
 @cache
-def _host():
+def _host() -> Host:
+    if factory := os.environ.get("VERENIGINGEN_HOST_FACTORY"):
+        module, _, function = factory.partition(":")
+        return getattr(importlib.import_module(module), function)()
     return StandaloneHost().host
 
 

@@ -2,12 +2,16 @@
 unique constraints back the idempotency rules."""
 
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, Numeric, String, Table, Text
+from sqlalchemy.dialects import mysql
 
 metadata = MetaData()
 
 
+_MICROSECONDS = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
 def _timestamp(name: str) -> Column:
-    return Column(name, DateTime(), nullable=True)  # naive UTC
+    return Column(name, _MICROSECONDS, nullable=True)  # naive UTC, to the microsecond on every database
 
 
 users = Table(

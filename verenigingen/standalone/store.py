@@ -127,7 +127,9 @@ class SqlStore:
         return set(self.db.scalars(select(user_roles.c.role).where(user_roles.c.user == user)))
 
     def add_roles(self, user: str, roles: Iterable[str]) -> None:
-        self.db.execute(insert(user_roles), [{"user": user, "role": role} for role in roles])
+        rows = [{"user": user, "role": role} for role in roles]
+        if rows:
+            self.db.execute(insert(user_roles), rows)
 
     def get_members(self, names: Iterable[str]) -> dict[str, MemberView]:
         names = list(names)
