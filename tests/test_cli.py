@@ -24,9 +24,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_validate_json_is_exactly_one_object_with_the_documented_shape(export_file):
-    path = export_file(
-        [member_row(), member_row(**{"Lidnr.": "1002", "Postcode": "0123 AB", "E-mailadres": ""})]
-    )
+    path = export_file([member_row(), member_row(**{"Lidnr.": "1002", "Postcode": "0123 AB", "E-mailadres": ""})])
     done = run("validate", str(path), "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -48,12 +46,7 @@ def test_validate_json_is_exactly_one_object_with_the_documented_shape(export_fi
 
 def test_validate_json_of_a_generated_export(tmp_path):
     path = tmp_path / "g.csv"
-    assert (
-        run(
-            "generate", "--members", "500", "--seed", "4", "--invalid-rate", "0.1", "-o", str(path)
-        ).returncode
-        == 0
-    )
+    assert run("generate", "--members", "500", "--seed", "4", "--invalid-rate", "0.1", "-o", str(path)).returncode == 0
     report = json.loads(run("validate", str(path), "--json").stdout)
     assert (report["rows"], report["valid"], report["invalid"]) == (500, 450, 50)
     assert len(report["records"]) == 450
@@ -113,9 +106,7 @@ def test_an_unreadable_file_exits_2(tmp_path, export_file):
 def test_explicit_encoding_option(export_file):
     path = export_file([member_row(Voornaam="Zoë")], encoding="cp1252")
     assert (
-        json.loads(run("validate", str(path), "--json", "--encoding", "cp1252").stdout)["records"][0][
-            "first_name"
-        ]
+        json.loads(run("validate", str(path), "--json", "--encoding", "cp1252").stdout)["records"][0]["first_name"]
         == "Zoë"
     )
     done = run("validate", str(path), "--encoding", "utf-8")

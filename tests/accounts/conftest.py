@@ -74,17 +74,18 @@ class World:
 
     def add_members(self, count: int, status: str = "Active", prefix: str = "m") -> list[str]:
         now = datetime.now(timezone.utc).replace(tzinfo=None)
-        rows = [{"name": f"MEM-{prefix}{i:05d}", "member_id": f"{prefix}{i}", "first_name": "Lid", "last_name": f"Nummer {i}",
-                 "full_name": f"Lid Nummer {i}", "email": f"{prefix}{i}@vereniging.test", "status": status,
-                 "creation": now, "modified": now} for i in range(count)]  # fmt: skip
+        rows = [
+            {"name": f"MEM-{prefix}{i:05d}", "member_id": f"{prefix}{i}", "first_name": "Lid",
+             "last_name": f"Nummer {i}", "full_name": f"Lid Nummer {i}", "email": f"{prefix}{i}@vereniging.test",
+             "status": status, "creation": now, "modified": now}
+            for i in range(count)
+        ]  # fmt: skip
         with self.store.transaction():
             if rows:
                 self.store.db.execute(insert(members), rows)
         return [row["name"] for row in rows]
 
-    def start_workers(
-        self, count: int, queues: str | None = None, burst: bool = False, log: Path | None = None
-    ):
+    def start_workers(self, count: int, queues: str | None = None, burst: bool = False, log: Path | None = None):
         command = [sys.executable, "-m", "verenigingen.standalone.cli", "worker"]
         command += ["--queues", queues] if queues else []
         command += ["--burst"] if burst else []

@@ -20,15 +20,9 @@ from verenigingen.standalone.schema import account_creation_requests, audit_log,
 def assert_every_member_has_exactly_one_user(world, names):
     with world.store.transaction():
         db = world.store.db
-        linked = dict(
-            db.execute(select(members.c.name, members.c.user).where(members.c.name.in_(names))).all()
-        )
-        owners = dict(
-            db.execute(select(users.c.name, users.c.member).where(users.c.member.is_not(None))).all()
-        )
-        roles = Counter(
-            db.scalars(select(user_roles.c.role).where(user_roles.c.user.in_(list(linked.values()))))
-        )
+        linked = dict(db.execute(select(members.c.name, members.c.user).where(members.c.name.in_(names))).all())
+        owners = dict(db.execute(select(users.c.name, users.c.member).where(users.c.member.is_not(None))).all())
+        roles = Counter(db.scalars(select(user_roles.c.role).where(user_roles.c.user.in_(list(linked.values())))))
     assert all(linked[name] for name in names), "a member has no user"
     assert len(set(linked.values())) == len(names), "two members share a user"
     assert {owners[user] for user in linked.values()} == set(names)
@@ -41,7 +35,7 @@ def assert_audit_trail_complete(world, tracker):
         names = list(db.scalars(select(account_creation_requests.c.name)
                                 .where(account_creation_requests.c.bulk_operation_tracker == tracker)))  # fmt: skip
         trail = db.execute(select(audit_log.c.reference_name, audit_log.c.from_status, audit_log.c.to_status,
-                                  audit_log.c.changed_by).where(audit_log.c.reference_name.in_(names + [tracker]))
+                                  audit_log.c.changed_by).where(audit_log.c.reference_name.in_([*names, tracker]))
                            .order_by(audit_log.c.id)).all()  # fmt: skip
     steps: dict[str, list] = {}
     for name, before, after, by in trail:
@@ -105,9 +99,7 @@ def test_enqueueing_a_batch_twice_is_a_no_op(world):
     queued = queue_bulk_account_creation_for_members(world.host, ADMIN, world.add_members(60))
     assert queued.enqueued_batches == 2
     assert world.host.jobs.enqueue_batch(queued.tracker, 1) is False
-    assert (
-        world.redis.llen("rq:queue:bulk") + world.redis.zcard("rq:rl:verenigingen-bulk-batches:allowed") >= 1
-    )
+    assert world.redis.llen("rq:queue:bulk") + world.redis.zcard("rq:rl:verenigingen-bulk-batches:allowed") >= 1
     assert world.host.jobs.is_live(batch_job_id(queued.tracker, 2))
 
 
@@ -146,8 +138,6 @@ def test_a_requester_who_lost_the_role_gets_no_accounts_created(world):
     assert world.tracker(queued.tracker).status == TrackerStatus.FAILED
     with world.store.transaction():
         assert (
-            world.store.count(
-                account_creation_requests, account_creation_requests.c.status == RequestStatus.FAILED
-            )
+            world.store.count(account_creation_requests, account_creation_requests.c.status == RequestStatus.FAILED)
             == 3
         )

@@ -11,9 +11,7 @@ def test_dutch_postcodes_are_formatted(raw, expected):
     assert clean_postcode(raw, "NL") == expected
 
 
-@pytest.mark.parametrize(
-    "raw", ["0123 AB", "1234 SA", "1234 SD", "1234 SS", "12345", "AB 1234", "1234 A", "123 AB"]
-)
+@pytest.mark.parametrize("raw", ["0123 AB", "1234 SA", "1234 SD", "1234 SS", "12345", "AB 1234", "1234 A", "123 AB"])
 def test_invalid_dutch_postcodes_are_errors(raw):
     with pytest.raises(InvalidValue) as caught:
         clean_postcode(raw, "NL")

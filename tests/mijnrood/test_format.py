@@ -59,9 +59,7 @@ def test_unknown_explicit_encoding(export_file):
 
 @pytest.mark.parametrize("delimiter", [";", ",", "\t"])
 def test_delimiters_are_detected(export_file, delimiter):
-    path = export_file(
-        [member_row(Adres="Kerkstraat 1, achterom", Contributiebedrag="12,50")], delimiter=delimiter
-    )
+    path = export_file([member_row(Adres="Kerkstraat 1, achterom", Contributiebedrag="12,50")], delimiter=delimiter)
     export = MijnroodExport(path, today=TODAY)
     (result,) = export
     assert export.delimiter == delimiter

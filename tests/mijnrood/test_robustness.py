@@ -11,9 +11,7 @@ from tests.conftest import TODAY, VALID_ROW
 from verenigingen.mijnrood import ExportError, MijnroodExport
 from verenigingen.mijnrood.generator import HEADER, generate_export
 
-_SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def read_all(path) -> list:

@@ -97,9 +97,7 @@ def test_a_sign_before_a_digit_is_not_a_formula(export_file, value):
         ("Tussenvoegsel", "v4n", "tussenvoegsel", "invalid_name"),
     ],
 )
-def test_each_invalid_value_rejects_the_row_naming_field_and_raw_value(
-    export_file, column, value, field, code
-):
+def test_each_invalid_value_rejects_the_row_naming_field_and_raw_value(export_file, column, value, field, code):
     (result,) = read(export_file, member_row(**{column: value}))
     assert codes(result) == [(field, code)]
     assert result.errors[0].row == 2
@@ -108,9 +106,7 @@ def test_each_invalid_value_rejects_the_row_naming_field_and_raw_value(
 
 
 def test_every_error_of_a_row_is_reported(export_file):
-    (result,) = read(
-        export_file, member_row(Voornaam="", Postcode="0000 AA", IBAN="NL00", **{"E-mailadres": "x"})
-    )
+    (result,) = read(export_file, member_row(Voornaam="", Postcode="0000 AA", IBAN="NL00", **{"E-mailadres": "x"}))
     assert sorted(codes(result)) == sorted(
         [
             ("first_name", "required"),
@@ -122,9 +118,7 @@ def test_every_error_of_a_row_is_reported(export_file):
 
 
 def test_foreign_postcode_and_phone_follow_the_country(export_file):
-    (result,) = read(
-        export_file, member_row(Landcode="BE", Postcode="1000", **{"Telefoonnr.": "0470 12 34 56"})
-    )
+    (result,) = read(export_file, member_row(Landcode="BE", Postcode="1000", **{"Telefoonnr.": "0470 12 34 56"}))
     assert result.valid, result.errors
     assert (result.record["country"], result.record["postcode"], result.record["phone"]) == (
         "BE",
@@ -145,15 +139,11 @@ class TestWarnings:
         assert [(w.field, w.code) for w in result.warnings] == [("email", "no_email")]
         assert result.record["email"] is None
 
-    @pytest.mark.parametrize(
-        ("born", "warned"), [("02-06-2010", True), ("01-06-2010", False), ("15-04-2020", True)]
-    )
+    @pytest.mark.parametrize(("born", "warned"), [("02-06-2010", True), ("01-06-2010", False), ("15-04-2020", True)])
     def test_younger_than_16_is_a_warning(self, export_file, born, warned):
         (result,) = read(export_file, member_row(Geboortedatum=born))
         assert result.valid
-        assert [(w.field, w.code) for w in result.warnings] == (
-            [("birth_date", "under_16")] if warned else []
-        )
+        assert [(w.field, w.code) for w in result.warnings] == ([("birth_date", "under_16")] if warned else [])
 
     def test_unknown_dutch_bank_code_is_a_warning(self, export_file):
         (result,) = read(export_file, member_row(IBAN="NL43ZZZZ0417164300"))
@@ -191,9 +181,7 @@ class TestDuplicates:
 
 
 def test_blank_rows_are_ignored_but_keep_their_row_number(export_file):
-    results = read(
-        export_file, {}, member_row(), [" ", "", ""], member_row(**{"Lidnr.": "2", "E-mailadres": "b@x.nl"})
-    )
+    results = read(export_file, {}, member_row(), [" ", "", ""], member_row(**{"Lidnr.": "2", "E-mailadres": "b@x.nl"}))
     assert [r.row for r in results] == [3, 5]
 
 

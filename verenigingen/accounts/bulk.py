@@ -206,14 +206,13 @@ def retry_failed_requests(host: Host, actor: str, tracker: str | None = None) ->
         failed = store.failed_requests(tracker)
         per_tracker: dict[str, int] = {}
         for request in failed:
-            store.requeue_request(request.name, RequestStatus.FAILED, 0, now, None, f"retried by {actor}")
+            store.requeue_request(request.name, RequestStatus.FAILED, None, 0, now, None, f"retried by {actor}")
             if request.tracker:
                 per_tracker[request.tracker] = per_tracker.get(request.tracker, 0) + 1
         for name, count in per_tracker.items():
             store.reopen_tracker(name, count)
         entries = [
-            AuditEntry(REQUEST, r.name, RequestStatus.FAILED, RequestStatus.QUEUED, actor, "retried")
-            for r in failed
+            AuditEntry(REQUEST, r.name, RequestStatus.FAILED, RequestStatus.QUEUED, actor, "retried") for r in failed
         ]
         entries += [
             AuditEntry(TRACKER, t, TrackerStatus.COMPLETED, TrackerStatus.PROCESSING, actor, f"{n} retried")
@@ -222,7 +221,7 @@ def retry_failed_requests(host: Host, actor: str, tracker: str | None = None) ->
         store.add_audit(entries, now)
     for request in failed:
         if request.tracker:
-            host.jobs.enqueue_batch(request.tracker, request.batch_number)
+            host.jobs.enqueue_batch(request.tracker, request.batch_number, attempt=0)
         else:
-            host.jobs.enqueue_individual(request.name)
+            host.jobs.enqueue_individual(request.name, attempt=0)
     return len(failed)

@@ -17,6 +17,7 @@ class AccountSettings:
     retry_backoff: tuple[int, ...] = (300, 600, 1200)  # seconds before retry 1, 2, 3
     lease_seconds: int = 120  # a request in Processing longer than this lost its worker
     sweep_interval: int = 30
+    job_monitoring_interval: int = 30  # a dead worker's bulk slot is freed this + 60 s after its last heartbeat
     default_role: str = "Verenigingen Member"
     eligible_statuses: frozenset[str] = frozenset({"Active"})
 
@@ -35,7 +36,7 @@ class AccountSettings:
         settings = cls()
         if backoff := environ.get("VERENIGINGEN_RETRY_BACKOFF"):
             settings = replace(settings, retry_backoff=tuple(int(s) for s in backoff.split(",")))
-        for name in ("lease_seconds", "sweep_interval", "max_concurrent_batches"):
+        for name in ("lease_seconds", "sweep_interval", "max_concurrent_batches", "job_monitoring_interval"):
             if value := environ.get(f"VERENIGINGEN_{name.upper()}"):
                 settings = replace(settings, **{name: int(value)})
         return settings

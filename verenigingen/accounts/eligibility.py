@@ -39,18 +39,14 @@ def check_members(store: Store, names: list[str], eligible_statuses: frozenset[s
         elif not member.email:
             result.refused.append(Refusal(name, "no_email", "has no e-mail address"))
         elif member.status not in eligible_statuses:
-            result.refused.append(
-                Refusal(name, "not_eligible", f"membership status {member.status or 'unknown'}")
-            )
+            result.refused.append(Refusal(name, "not_eligible", f"membership status {member.status or 'unknown'}"))
         elif name in open_requests:
             result.refused.append(Refusal(name, "open_request", "already has an open account request"))
         elif (user := store.find_user(member.email)) is not None:
             if user.member in (None, name) and same_person(user.full_name, member.full_name):
                 result.link.append((member, user))
             else:
-                result.refused.append(
-                    Refusal(name, "email_taken", "its e-mail address belongs to another user")
-                )
+                result.refused.append(Refusal(name, "email_taken", "its e-mail address belongs to another user"))
         else:
             result.eligible.append(member)
     return result

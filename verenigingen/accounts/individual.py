@@ -43,9 +43,7 @@ def queue_account_creation_for_member(
             actor,
         )
         (name,) = store.insert_requests([request], host.clock())
-        store.add_audit(
-            [AuditEntry(REQUEST, name, None, RequestStatus.QUEUED, actor, "member approved")], host.clock()
-        )
+        store.add_audit([AuditEntry(REQUEST, name, None, RequestStatus.QUEUED, actor, "member approved")], host.clock())
     host.jobs.enqueue_individual(name)
     return name
 

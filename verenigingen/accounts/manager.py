@@ -11,6 +11,10 @@ from verenigingen.accounts.states import ErrorCategory, RequestStatus
 REQUEST = "Account Creation Request"
 
 
+class _ClaimLost(Exception):
+    """The sweeper took the request back (its lease ran out); this worker's work is rolled back."""
+
+
 def same_person(a: str, b: str) -> bool:
     """Names match when they are equal ignoring case and spacing."""
     return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
@@ -34,40 +38,49 @@ class AccountCreationManager:
                 self._audit(request, RequestStatus.QUEUED, RequestStatus.PROCESSING, "picked up")
         if request is None:
             return "skipped"
+        worker = self.host.worker
         try:
             with store.transaction():
                 self._check_requester(request)
                 user = self._create_or_link(request)
-                store.finish_request(name, RequestStatus.COMPLETED, self.host.clock(), created_user=user)
+                if not store.finish_request(
+                    name, worker, RequestStatus.COMPLETED, self.host.clock(), created_user=user
+                ):
+                    raise _ClaimLost
                 self._audit(request, RequestStatus.PROCESSING, RequestStatus.COMPLETED, "account ready")
                 if request.tracker:
                     store.add_to_tracker(request.tracker, processed=1, successful=1, failed=0)
             return "completed"
+        except _ClaimLost:
+            return "skipped"
         except Exception as exc:  # every failure is classified and recorded, never lost
-            return self.record_failure(request, exc, RequestStatus.PROCESSING)
+            return self.record_failure(request, exc, owner=worker)
 
-    def record_failure(self, request: RequestView, exc: BaseException, from_status: str) -> str:
-        """Schedule a retry for a passing fault with attempts left; otherwise fail for good."""
+    def record_failure(self, request: RequestView, exc: BaseException, owner: str | None) -> str:
+        """Schedule a retry for a passing fault with attempts left; otherwise fail for good.
+
+        ``owner`` is the worker holding the claim, or None for the sweeper recovering an expired lease.
+        """
         store, settings, now = self.host.store, self.host.settings, self.host.clock()
         category, reason = classify(exc), describe(exc)
         with store.transaction():
             if category == ErrorCategory.RETRYABLE and request.retry_count < settings.max_retries:
                 retry = request.retry_count + 1
                 due = now + timedelta(seconds=settings.backoff(retry))
-                if store.requeue_request(request.name, from_status, retry, due, category, reason):
-                    self._audit(
-                        request,
-                        from_status,
-                        RequestStatus.QUEUED,
-                        f"retry {retry} of {settings.max_retries}: {reason}",
-                    )
+                if not store.requeue_request(
+                    request.name, RequestStatus.PROCESSING, owner, retry, due, category, reason
+                ):
+                    return "skipped"
+                note = f"retry {retry} of {settings.max_retries}: {reason}"
+                self._audit(request, RequestStatus.PROCESSING, RequestStatus.QUEUED, note)
                 return "retry"
             if category == ErrorCategory.RETRYABLE:
                 reason = f"gave up after {settings.max_retries} retries: {reason}"
-            store.finish_request(
-                request.name, RequestStatus.FAILED, now, error_category=category, failure_reason=reason
-            )
-            self._audit(request, from_status, RequestStatus.FAILED, reason)
+            if not store.finish_request(
+                request.name, owner, RequestStatus.FAILED, now, error_category=category, failure_reason=reason
+            ):
+                return "skipped"
+            self._audit(request, RequestStatus.PROCESSING, RequestStatus.FAILED, reason)
             if request.tracker:
                 store.add_to_tracker(request.tracker, processed=1, successful=0, failed=1)
         return "failed"

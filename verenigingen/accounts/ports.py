@@ -107,6 +107,7 @@ class Store(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]:
         """Commit when the block ends, roll back (and re-raise) when it raises."""
+        ...
 
     # people
     def roles_of(self, user: str) -> set[str]: ...
@@ -130,34 +131,41 @@ class Store(Protocol):
     def insert_requests(self, requests: list[NewRequest], now: datetime) -> list[str]: ...
     def get_request(self, name: str) -> RequestView | None: ...
     def batch_requests(self, tracker: str, batch_number: int) -> list[str]: ...
-    def claim_request(
-        self, name: str, worker: str, now: datetime, lease_until: datetime
-    ) -> RequestView | None:
+    def claim_request(self, name: str, worker: str, now: datetime, lease_until: datetime) -> RequestView | None:
         """Queued and due -> Processing, atomically; None when another worker has it or it is not due."""
 
     def finish_request(
         self,
         name: str,
+        worker: str | None,
         status: str,
         now: datetime,
         created_user: str | None = None,
         error_category: str | None = None,
         failure_reason: str | None = None,
-    ) -> None: ...
+    ) -> bool:
+        """Processing -> ``status``, only while ``worker`` still holds the claim (the sweeper may have
+        taken it back from a worker thought dead); False otherwise."""
+
     def requeue_request(
         self,
         name: str,
         from_status: str,
+        owner: str | None,
         retry_count: int,
         next_retry_at: datetime,
         category: str | None,
         reason: str,
     ) -> bool:
-        """Back to Queued for a retry, only if still in ``from_status``."""
+        """Back to Queued for a retry, only if still in ``from_status`` (and held by ``owner``, if given)."""
 
     def stale_requests(self, now: datetime) -> list[RequestView]: ...
-    def due_batches(self, now: datetime) -> list[tuple[str, int]]: ...
-    def due_individual_requests(self, now: datetime) -> list[str]: ...
+    def due_batches(self, now: datetime) -> list[tuple[str, int, int]]:
+        """(tracker, batch, attempt) for every batch with due Queued requests."""
+
+    def due_individual_requests(self, now: datetime) -> list[tuple[str, int]]:
+        """(request, attempt) for due individual requests."""
+
     def failed_requests(self, tracker: str | None) -> list[RequestView]:
         """Failed requests of one tracker, or of every tracker and the individual path (None)."""
 
@@ -185,10 +193,13 @@ class Store(Protocol):
 class JobQueue(Protocol):
     """Transport only: the database says what must be done; a job says 'look now'."""
 
-    def enqueue_batch(self, tracker: str, batch_number: int) -> bool:
-        """Enqueue unless a live job for this batch exists; True when a job was enqueued."""
+    def enqueue_batch(self, tracker: str, batch_number: int, attempt: int = 0) -> bool:
+        """Enqueue unless a live job for this batch and attempt exists; True when a job was enqueued."""
 
-    def enqueue_individual(self, request: str) -> bool: ...
+    def enqueue_individual(self, request: str, attempt: int = 0) -> bool: ...
+
+    def clean_up(self) -> None:
+        """Let the transport notice jobs whose worker died (and free what they held)."""
 
 
 @dataclass
@@ -202,10 +213,11 @@ class Host:
     worker: str = "local"
 
 
-def batch_job_id(tracker: str, batch_number: int) -> str:
-    """Deterministic, so that enqueueing a batch twice is a no-op."""
-    return f"verenigingen-bulk-{tracker}-{batch_number}"
+def batch_job_id(tracker: str, batch_number: int, attempt: int = 0) -> str:
+    """Deterministic, so that enqueueing a batch twice is a no-op. A retry (``attempt``: the highest
+    retry count among the batch's due requests) gets a job of its own, even while a dead one lingers."""
+    return f"verenigingen-bulk-{tracker}-{batch_number}-{attempt}"
 
 
-def individual_job_id(request: str) -> str:
-    return f"verenigingen-account-{request}"
+def individual_job_id(request: str, attempt: int = 0) -> str:
+    return f"verenigingen-account-{request}-{attempt}"

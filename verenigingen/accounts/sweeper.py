@@ -11,7 +11,6 @@ from verenigingen.accounts.bulk import complete_tracker_if_done
 from verenigingen.accounts.errors import RetryableError
 from verenigingen.accounts.manager import AccountCreationManager
 from verenigingen.accounts.ports import Host
-from verenigingen.accounts.states import RequestStatus
 
 
 @dataclass
@@ -28,15 +27,14 @@ def sweep(host: Host) -> SweepReport:
     with store.transaction():
         stale = store.stale_requests(host.clock())
     for request in stale:
-        manager.record_failure(
-            request, RetryableError("the worker processing it stopped"), RequestStatus.PROCESSING
-        )
-        report.recovered += 1
+        outcome = manager.record_failure(request, RetryableError("the worker processing it stopped"), owner=None)
+        report.recovered += outcome != "skipped"
+    host.jobs.clean_up()
     with store.transaction():
         batches = store.due_batches(host.clock())
         singles = store.due_individual_requests(host.clock())
         trackers = store.unfinished_trackers()
-    report.enqueued_batches = sum(host.jobs.enqueue_batch(tracker, batch) for tracker, batch in batches)
-    report.enqueued_requests = sum(host.jobs.enqueue_individual(request) for request in singles)
+    report.enqueued_batches = sum(host.jobs.enqueue_batch(*batch) for batch in batches)
+    report.enqueued_requests = sum(host.jobs.enqueue_individual(*single) for single in singles)
     report.completed_trackers = sum(complete_tracker_if_done(host, tracker) for tracker in trackers)
     return report

@@ -43,6 +43,5 @@ def clean_postcode(value: str, country: str) -> str:
     except ValidationError:
         raise InvalidValue(
             "invalid_postcode",
-            "not a Dutch postcode (four digits, not starting with 0, "
-            "then two letters, not SA, SD or SS, e.g. 1234 AB)",
+            "not a Dutch postcode (four digits, not starting with 0, then two letters, not SA, SD or SS, e.g. 1234 AB)",
         ) from None

@@ -21,9 +21,7 @@ def parse_date(value: str) -> date:
     elif match := _DAY_FIRST.fullmatch(text):
         day, month, year = int(match[1]), int(match[3]), int(match[4])
     else:
-        raise InvalidValue(
-            "invalid_date", "not a date; use day-month-year (31-12-1990) or year-month-day (1990-12-31)"
-        )
+        raise InvalidValue("invalid_date", "not a date; use day-month-year (31-12-1990) or year-month-day (1990-12-31)")
     try:
         parsed = date(year, month, day)
     except ValueError:

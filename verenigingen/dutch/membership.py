@@ -69,8 +69,7 @@ def parse_membership_type(value: str) -> tuple[str | None, str]:
     except KeyError:
         raise InvalidValue(
             "invalid_membership_type",
-            "unknown membership type; use lid, aspirant, opgezegd, uitgeschreven, geroyeerd, geschorst "
-            "or overleden",
+            "unknown membership type; use lid, aspirant, opgezegd, uitgeschreven, geroyeerd, geschorst or overleden",
         ) from None
 
 

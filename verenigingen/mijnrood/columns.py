@@ -86,8 +86,6 @@ class HeaderMap:
         if missing:
             names = " and ".join(repr(label) for label in missing)
             raise ExportError(
-                f"required column {names} is missing"
-                if len(missing) == 1
-                else f"required columns {names} are missing"
+                f"required column {names} is missing" if len(missing) == 1 else f"required columns {names} are missing"
             )
         return cls(positions, len(cells), tuple(ignored))

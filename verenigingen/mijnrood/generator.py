@@ -84,9 +84,7 @@ class _ExportFaker:
             return prefix, last
 
     def email(self, first: str, prefix: str, last: str) -> str:
-        local = ".".join(
-            _ascii(part).lower().replace(" ", "").replace("'", "") for part in (first, prefix + last)
-        )
+        local = ".".join(_ascii(part).lower().replace(" ", "").replace("'", "") for part in (first, prefix + last))
         address, n = f"{local}@{self.rng.choice(MAIL_DOMAINS)}", 1
         while address in self.emails:
             n += 1

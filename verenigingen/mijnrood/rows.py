@@ -122,9 +122,7 @@ class _RowValidator:
             if len(text) <= _LONGEST_MARKER and text.lower() in EMPTY_MARKERS:
                 continue
             if (value[0] in _RISKY_FIRST or text[0] in _RISKY_FIRST) and _looks_like_formula(value, text):
-                result.error(
-                    name, "formula", "starts like a spreadsheet formula; remove the leading character", value
-                )
+                result.error(name, "formula", "starts like a spreadsheet formula; remove the leading character", value)
                 continue
             self.text[name] = text
 
@@ -140,9 +138,7 @@ class _RowValidator:
 
     def require(self, name: str) -> None:
         if name not in self.text and not any(p.field == name for p in self.result.errors):
-            self.result.error(
-                name, "required", f"{COLUMN_BY_FIELD[name].label} is required", self.raw.get(name)
-            )
+            self.result.error(name, "required", f"{COLUMN_BY_FIELD[name].label} is required", self.raw.get(name))
 
 
 def validate_row(number: int, cells: list[str], header: HeaderMap, today: date) -> RowResult:
@@ -172,9 +168,7 @@ def validate_row(number: int, cells: list[str], header: HeaderMap, today: date) 
     dues_amount = check.clean("dues_amount", parse_amount)
 
     if email is None and "email" not in check.text:
-        result.warn(
-            "email", "no_email", "no e-mail address: the member is imported but gets no account", None
-        )
+        result.warn("email", "no_email", "no e-mail address: the member is imported but gets no account", None)
     if birth_date is not None and age_on(birth_date, today) < MINIMUM_VOLUNTEER_AGE:
         result.warn("birth_date", "under_16", "younger than 16: cannot become a volunteer", raw["birth_date"])
     if iban is not None and has_unknown_dutch_bank(iban):

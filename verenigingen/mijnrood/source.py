@@ -84,15 +84,11 @@ def detect_delimiter(path: Path, encoding: str) -> str:
     with path.open(encoding=encoding, newline="") as stream:
         first_line = stream.readline()
     if not first_line.strip():
-        raise ExportError(
-            "no header: the first line of the file is empty" if first_line else "the file is empty"
-        )
+        raise ExportError("no header: the first line of the file is empty" if first_line else "the file is empty")
     scores = {d: recognised_count(next(csv.reader([first_line], delimiter=d))) for d in DELIMITERS}
     best = max(DELIMITERS, key=lambda d: (scores[d], first_line.count(d)))
     if scores[best] == 0:
-        raise ExportError(
-            "no header: the first line names none of the Mijnrood columns (Voornaam, Achternaam, ...)"
-        )
+        raise ExportError("no header: the first line names none of the Mijnrood columns (Voornaam, Achternaam, ...)")
     return best
 
 
@@ -105,6 +101,4 @@ def read_rows(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, 
             for number, cells in enumerate(reader, start=1):
                 yield number, cells
         except csv.Error as exc:
-            raise ExportError(
-                f"row {number + 1} cannot be read as CSV ({exc}); is a quote left open?"
-            ) from None
+            raise ExportError(f"row {number + 1} cannot be read as CSV ({exc}); is a quote left open?") from None

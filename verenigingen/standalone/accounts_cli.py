@@ -127,9 +127,7 @@ def run_import(file: Path, encoding, no_accounts, wait, workers, as_json, actor)
         task = progress.add_task("members read", total=None) if progress else None
         advance = (lambda: progress.advance(task)) if progress else None
         try:
-            result = Importer(shost, actor).run(
-                file, encoding, create_accounts=not no_accounts, on_row=advance
-            )
+            result = Importer(shost, actor).run(file, encoding, create_accounts=not no_accounts, on_row=advance)
         except ExportError as exc:
             _fail(f"{file}: {exc}")
         except AccountCreationError as exc:
@@ -149,9 +147,7 @@ def run_import(file: Path, encoding, no_accounts, wait, workers, as_json, actor)
             f"{report['invalid_rows']} rejected"
         )
         if report["rejected_rows_file"]:
-            click.echo(
-                f"Rejected rows, with reasons, to fix and import again: {report['rejected_rows_file']}"
-            )
+            click.echo(f"Rejected rows, with reasons, to fix and import again: {report['rejected_rows_file']}")
         click.echo(
             f"Accounts: {accounts['requested']} requested, {accounts['created']} created, "
             f"{accounts['linked']} linked, {accounts['failed']} failed"
@@ -169,9 +165,7 @@ def register(main: click.Group) -> None:
     @click.argument("file", type=click.Path(path_type=Path))
     @click.option("--encoding", help="Read the file in this encoding instead of detecting it.")
     @click.option("--no-accounts", is_flag=True, help="Only import members; create no accounts.")
-    @click.option(
-        "--wait", is_flag=True, help="Wait until every account is created (runs workers if none listen)."
-    )
+    @click.option("--wait", is_flag=True, help="Wait until every account is created (runs workers if none listen).")
     @click.option(
         "--workers",
         type=click.IntRange(1, 32),
@@ -186,9 +180,7 @@ def register(main: click.Group) -> None:
         run_import(file, encoding, no_accounts, wait, workers, as_json, actor)
 
     @main.command()
-    @click.option(
-        "--queues", default=None, help="Comma-separated, in the order served (default: individual,bulk)."
-    )
+    @click.option("--queues", default=None, help="Comma-separated, in the order served (default: individual,bulk).")
     @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
     def worker(queues, burst):
         """Run a worker: individual requests first, then bulk batches; sweeps on the side."""
@@ -271,9 +263,7 @@ def register(main: click.Group) -> None:
             request = queue_account_creation_for_member(shost.host, actor, name)
         except AccountCreationError as exc:
             _fail(str(exc))
-        click.echo(
-            f"queued {request}" if request else f"member {member} linked to the existing user of its e-mail"
-        )
+        click.echo(f"queued {request}" if request else f"member {member} linked to the existing user of its e-mail")
 
     @main.command("sweep")
     def sweep_command():

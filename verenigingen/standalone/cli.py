@@ -39,9 +39,7 @@ def write_json_report(export: MijnroodExport, out: TextIO) -> ValidationSummary:
         for result in export:
             summary.add(result)
             if result.valid:
-                record = json.dumps(
-                    {"row": result.row, **result.values}, default=_json_value, ensure_ascii=False
-                )
+                record = json.dumps({"row": result.row, **result.values}, default=_json_value, ensure_ascii=False)
                 records.write(separator + record)
                 separator = ","
         head = {
@@ -122,14 +120,10 @@ def validate(file: Path, encoding: str | None, as_json: bool) -> None:
     show_default=True,
     help="Share of rows broken on purpose, one defect each.",
 )
-@click.option(
-    "--encoding", type=click.Choice(["utf-8", "utf-8-sig", "cp1252"]), default="utf-8", show_default=True
-)
+@click.option("--encoding", type=click.Choice(["utf-8", "utf-8-sig", "cp1252"]), default="utf-8", show_default=True)
 @click.option("--delimiter", type=click.Choice([";", ",", "tab"]), default=";", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def generate(
-    members: int, seed: int, invalid_rate: float, encoding: str, delimiter: str, output: Path
-) -> None:
+def generate(members: int, seed: int, invalid_rate: float, encoding: str, delimiter: str, output: Path) -> None:
     """Write a realistic Mijnrood export made with Faker's Dutch provider."""
     try:
         from verenigingen.mijnrood.generator import generate_export

@@ -39,8 +39,7 @@ class ImportResult:
 
 def _differs(existing, record: dict) -> bool:
     return any(
-        str(getattr(existing, f) or "") != str(record[f] if record[f] is not None else "")
-        for f in _STORED_FIELDS
+        str(getattr(existing, f) or "") != str(record[f] if record[f] is not None else "") for f in _STORED_FIELDS
     )
 
 
@@ -114,9 +113,7 @@ class Importer:
                 ):
                     existing = None
                 if owner is not None and owner is not existing:
-                    rejected.append(
-                        (row, f"email: dit e-mailadres hoort bij lid {owner.member_id or owner.name}")
-                    )
+                    rejected.append((row, f"email: dit e-mailadres hoort bij lid {owner.member_id or owner.name}"))
                     continue
                 if existing is None:
                     name = new_name("MEM")
@@ -134,9 +131,7 @@ class Importer:
                 db.execute(insert(members), new_rows)
         return rejected
 
-    def _write_rejected(
-        self, export: MijnroodExport, rejected: list[tuple[RowResult, str]], name: str
-    ) -> Path:
+    def _write_rejected(self, export: MijnroodExport, rejected: list[tuple[RowResult, str]], name: str) -> Path:
         """The rejected rows as they were, plus the reasons: fix them and import this file again."""
         folder = self.shost.environment.home / "rejected"
         folder.mkdir(parents=True, exist_ok=True)

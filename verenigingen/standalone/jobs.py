@@ -13,13 +13,22 @@ from verenigingen.accounts.individual import process_individual_request
 from verenigingen.accounts.ports import Host
 from verenigingen.standalone.host import StandaloneHost
 
+_standalone: StandaloneHost | None = None
+
+
+def warm_up(standalone: StandaloneHost) -> None:
+    """Called by the worker before it forks: work horses inherit the host instead of building one each."""
+    global _standalone
+    _standalone = standalone
+    _host()
+
 
 @cache
 def _host() -> Host:
     if factory := os.environ.get("VERENIGINGEN_HOST_FACTORY"):
         module, _, function = factory.partition(":")
         return getattr(importlib.import_module(module), function)()
-    return StandaloneHost().host
+    return (_standalone or StandaloneHost()).host
 
 
 def run_bulk_batch(tracker: str, batch_number: int) -> dict:

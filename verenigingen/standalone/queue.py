@@ -9,6 +9,7 @@ from redis import Redis
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
+from rq.registry import clean_registries
 
 from verenigingen.accounts.config import AccountSettings
 from verenigingen.accounts.ports import batch_job_id, individual_job_id
@@ -37,8 +38,8 @@ class RqJobQueue:
             return False
         return str(getattr(status, "value", status)) in _LIVE
 
-    def enqueue_batch(self, tracker: str, batch_number: int) -> bool:
-        job_id = batch_job_id(tracker, batch_number)
+    def enqueue_batch(self, tracker: str, batch_number: int, attempt: int = 0) -> bool:
+        job_id = batch_job_id(tracker, batch_number, attempt)
         if self.is_live(job_id):
             return False
         options = {}
@@ -56,8 +57,8 @@ class RqJobQueue:
         )
         return True
 
-    def enqueue_individual(self, request: str) -> bool:
-        job_id = individual_job_id(request)
+    def enqueue_individual(self, request: str, attempt: int = 0) -> bool:
+        job_id = individual_job_id(request, attempt)
         if self.is_live(job_id):
             return False
         self.individual.enqueue(
@@ -69,3 +70,8 @@ class RqJobQueue:
             failure_ttl=86400,
         )
         return True
+
+    def clean_up(self) -> None:
+        """RQ's registry clean-up: jobs of dead workers move to failed and free their rate-limit slots."""
+        for queue in (self.individual, self.bulk):
+            clean_registries(queue)

@@ -1,5 +1,6 @@
 """The Store port on SQLAlchemy Core: SQLite by default, MariaDB or PostgreSQL by URL."""
 
+import os
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
@@ -49,6 +50,13 @@ def new_name(prefix: str) -> str:
 
 def make_engine(url: str) -> Engine:
     """An engine tuned for many short transactions from several worker processes."""
+    engine = _create(url)
+    # RQ forks a work horse per job: the child must open connections of its own, never share the parent's.
+    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    return engine
+
+
+def _create(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 60})
 
@@ -63,9 +71,7 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection):
-            connection.exec_driver_sql(
-                "BEGIN IMMEDIATE"
-            )  # take the write lock up front: no upgrade deadlocks
+            connection.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlocks
 
         return engine
     return create_engine(url, isolation_level="READ COMMITTED", pool_pre_ping=True)
@@ -163,9 +169,7 @@ class SqlStore:
 
     def find_user(self, email: str) -> UserView | None:
         row = self.db.execute(
-            select(users.c.name, users.c.email, users.c.full_name, users.c.member).where(
-                users.c.email == email
-            )
+            select(users.c.name, users.c.email, users.c.full_name, users.c.member).where(users.c.email == email)
         ).first()
         return UserView(*row) if row else None
 
@@ -186,16 +190,12 @@ class SqlStore:
                 )
                 self.add_roles(email, roles)
         except IntegrityError:
-            raise DuplicateUserError(
-                "a user with this e-mail address (or for this member) already exists"
-            ) from None
+            raise DuplicateUserError("a user with this e-mail address (or for this member) already exists") from None
         return email
 
     def link_member(self, member: str, user: str) -> None:
         self.db.execute(update(members).where(members.c.name == member).values(user=user))
-        self.db.execute(
-            update(users).where(users.c.name == user, users.c.member.is_(None)).values(member=member)
-        )
+        self.db.execute(update(users).where(users.c.name == user, users.c.member.is_(None)).values(member=member))
 
     # requests
     def insert_requests(self, new: list[NewRequest], now: datetime) -> list[str]:
@@ -249,9 +249,7 @@ class SqlStore:
         return RequestView(*values)
 
     def _requests_where(self, *conditions) -> list[RequestView]:
-        rows = self.db.execute(
-            select(*self._REQUEST_COLUMNS).where(*conditions).order_by(requests_t.c.creation)
-        )
+        rows = self.db.execute(select(*self._REQUEST_COLUMNS).where(*conditions).order_by(requests_t.c.creation))
         return [self._request_view(row) for row in rows]
 
     def get_request(self, name: str) -> RequestView | None:
@@ -292,12 +290,17 @@ class SqlStore:
         )
         return self.get_request(name) if claimed.rowcount == 1 else None
 
+    @staticmethod
+    def _held(name: str, status: str, owner: str | None):
+        condition = and_(requests_t.c.name == name, requests_t.c.status == status)
+        return condition if owner is None else and_(condition, requests_t.c.processed_by == owner)
+
     def finish_request(
-        self, name, status, now, created_user=None, error_category=None, failure_reason=None
-    ) -> None:
-        self.db.execute(
+        self, name, worker, status, now, created_user=None, error_category=None, failure_reason=None
+    ) -> bool:
+        done = self.db.execute(
             update(requests_t)
-            .where(requests_t.c.name == name)
+            .where(self._held(name, RequestStatus.PROCESSING, worker))
             .values(
                 status=status,
                 pipeline_stage=status,
@@ -309,11 +312,12 @@ class SqlStore:
                 failure_reason=failure_reason,
             )
         )
+        return done.rowcount == 1
 
-    def requeue_request(self, name, from_status, retry_count, next_retry_at, category, reason) -> bool:
+    def requeue_request(self, name, from_status, owner, retry_count, next_retry_at, category, reason) -> bool:
         done = self.db.execute(
             update(requests_t)
-            .where(requests_t.c.name == name, requests_t.c.status == from_status)
+            .where(self._held(name, from_status, owner))
             .values(
                 status=RequestStatus.QUEUED,
                 pipeline_stage="Waiting to retry",
@@ -333,20 +337,19 @@ class SqlStore:
             requests_t.c.status == RequestStatus.PROCESSING, requests_t.c.lease_expires_at < now
         )
 
-    def due_batches(self, now: datetime) -> list[tuple[str, int]]:
+    def due_batches(self, now: datetime) -> list[tuple[str, int, int]]:
+        r = requests_t.c
         rows = self.db.execute(
-            select(requests_t.c.bulk_operation_tracker, requests_t.c.batch_number)
-            .where(self._due(now), requests_t.c.bulk_operation_tracker.is_not(None))
-            .distinct()
+            select(r.bulk_operation_tracker, r.batch_number, func.max(r.retry_count))
+            .where(self._due(now), r.bulk_operation_tracker.is_not(None))
+            .group_by(r.bulk_operation_tracker, r.batch_number)
         )
-        return sorted((tracker, batch) for tracker, batch in rows)
+        return sorted((tracker, batch, attempt) for tracker, batch, attempt in rows)
 
-    def due_individual_requests(self, now: datetime) -> list[str]:
-        return list(
-            self.db.scalars(
-                select(requests_t.c.name).where(self._due(now), requests_t.c.bulk_operation_tracker.is_(None))
-            )
-        )
+    def due_individual_requests(self, now: datetime) -> list[tuple[str, int]]:
+        r = requests_t.c
+        rows = self.db.execute(select(r.name, r.retry_count).where(self._due(now), r.bulk_operation_tracker.is_(None)))
+        return [(name, attempt) for name, attempt in rows]
 
     def failed_requests(self, tracker: str | None) -> list[RequestView]:
         condition = requests_t.c.status == RequestStatus.FAILED
@@ -434,9 +437,7 @@ class SqlStore:
         t = bulk_operation_trackers.c
         done = self.db.execute(
             update(bulk_operation_trackers)
-            .where(
-                t.name == name, t.status == TrackerStatus.PROCESSING, t.processed_records >= t.total_records
-            )
+            .where(t.name == name, t.status == TrackerStatus.PROCESSING, t.processed_records >= t.total_records)
             .values(
                 status=case((t.successful_records == 0, TrackerStatus.FAILED), else_=TrackerStatus.COMPLETED),
                 completed_at=now,
@@ -449,9 +450,7 @@ class SqlStore:
         t = bulk_operation_trackers.c
         return list(
             self.db.scalars(
-                select(t.name).where(
-                    t.status == TrackerStatus.PROCESSING, t.processed_records >= t.total_records
-                )
+                select(t.name).where(t.status == TrackerStatus.PROCESSING, t.processed_records >= t.total_records)
             )
         )
 

@@ -6,9 +6,10 @@ import subprocess
 import sys
 import threading
 
-from rq import SimpleWorker, Worker
+from rq import Worker
 
 from verenigingen.accounts.sweeper import sweep
+from verenigingen.standalone import jobs
 from verenigingen.standalone.host import StandaloneHost
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,8 @@ def _sweep_forever(shost: StandaloneHost, stop: threading.Event) -> None:
 
 def run_worker(shost: StandaloneHost, queues: list[str], burst: bool = False) -> None:
     """A worker that takes queues in the order given: individual requests before bulk batches."""
-    shost.store  # noqa: B018 - create the schema before the first job needs it
-    worker = SimpleWorker(queues, connection=shost.redis)
+    jobs.warm_up(shost)  # build the host once; every forked work horse inherits it
+    worker = Worker(queues, connection=shost.redis, job_monitoring_interval=shost.settings.job_monitoring_interval)
     stop = threading.Event()
     if not burst:
         threading.Thread(target=_sweep_forever, args=(shost, stop), daemon=True).start()
@@ -54,8 +55,7 @@ def start_worker_processes(shost: StandaloneHost, count: int) -> list[subprocess
     env = shost.environment.child_env()
     command = [sys.executable, "-m", "verenigingen.standalone.cli", "worker"]
     return [
-        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(count)
+        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)
     ]
 
 
