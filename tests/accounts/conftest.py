@@ -99,7 +99,7 @@ class World:
             process.wait(timeout=timeout)
 
     def tracker(self, name: str):
-        with self.store.transaction():
+        with self.store.transaction(readonly=True):
             return self.store.get_tracker(name)
 
     def wait_until(self, condition, timeout: float = 120, sweep: bool = False) -> None:
@@ -119,7 +119,7 @@ class World:
                 process.terminate()
         for process in self.workers:
             try:
-                process.wait(timeout=20)
+                process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()
         self.workers = []

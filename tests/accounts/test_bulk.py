@@ -12,7 +12,7 @@ from verenigingen.accounts.bulk import (
     queue_bulk_account_creation_for_members,
 )
 from verenigingen.accounts.errors import PermissionDenied
-from verenigingen.accounts.ports import batch_job_id
+from verenigingen.accounts.ports import LIVE, batch_job_id
 from verenigingen.accounts.states import RequestStatus, Roles, TrackerStatus
 from verenigingen.standalone.schema import account_creation_requests, audit_log, members, user_roles, users
 
@@ -98,7 +98,7 @@ def test_only_eligible_members_are_requested_and_the_rest_are_explained(world):
 def test_enqueueing_a_batch_twice_is_a_no_op(world):
     queued = queue_bulk_account_creation_for_members(world.host, ADMIN, world.add_members(60))
     assert queued.enqueued_batches == 2
-    assert world.host.jobs.enqueue_batch(queued.tracker, 1) is False
+    assert world.host.jobs.enqueue_batch(queued.tracker, 1) == LIVE
     assert world.redis.llen("rq:queue:bulk") + world.redis.zcard("rq:rl:verenigingen-bulk-batches:allowed") >= 1
     assert world.host.jobs.is_live(batch_job_id(queued.tracker, 2))
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from verenigingen.accounts.eligibility import Refusal, check_members
 from verenigingen.accounts.manager import REQUEST, AccountCreationManager
 from verenigingen.accounts.permissions import BULK_ROLES, require_any_role
-from verenigingen.accounts.ports import AuditEntry, Host, NewRequest, NewTracker
+from verenigingen.accounts.ports import ENQUEUED, AuditEntry, Host, NewRequest, NewTracker
 from verenigingen.accounts.states import RequestStatus, TrackerStatus
 
 TRACKER = "Bulk Operation Tracker"
@@ -118,9 +118,8 @@ def queue_bulk_account_creation_for_members(
                 host.clock(),
             )
     # Only now, with every row committed, do jobs exist that could read them.
-    result.enqueued_batches = sum(
-        host.jobs.enqueue_batch(result.tracker, b) for b in range(1, result.total_batches + 1)
-    )
+    enqueued = [host.jobs.enqueue_batch(result.tracker, b) for b in range(1, result.total_batches + 1)]
+    result.enqueued_batches = enqueued.count(ENQUEUED)
     return result
 
 
@@ -196,32 +195,3 @@ def error_summary(host: Host, tracker: str) -> str | None:
     for request in host.store.failed_requests(tracker):
         counts[request.failure_reason] = counts.get(request.failure_reason, 0) + 1
     return "; ".join(f"{count} x {reason}" for reason, count in sorted(counts.items())) or None
-
-
-def retry_failed_requests(host: Host, actor: str, tracker: str | None = None) -> int:
-    """An administrator retries failed requests (of one tracker, or all): Queued again, counters reopened."""
-    store, now = host.store, host.clock()
-    with store.transaction():
-        require_any_role(actor, store.roles_of(actor), BULK_ROLES, "retry failed account requests")
-        failed = store.failed_requests(tracker)
-        per_tracker: dict[str, int] = {}
-        for request in failed:
-            store.requeue_request(request.name, RequestStatus.FAILED, None, 0, now, None, f"retried by {actor}")
-            if request.tracker:
-                per_tracker[request.tracker] = per_tracker.get(request.tracker, 0) + 1
-        for name, count in per_tracker.items():
-            store.reopen_tracker(name, count)
-        entries = [
-            AuditEntry(REQUEST, r.name, RequestStatus.FAILED, RequestStatus.QUEUED, actor, "retried") for r in failed
-        ]
-        entries += [
-            AuditEntry(TRACKER, t, TrackerStatus.COMPLETED, TrackerStatus.PROCESSING, actor, f"{n} retried")
-            for t, n in per_tracker.items()
-        ]
-        store.add_audit(entries, now)
-    for request in failed:
-        if request.tracker:
-            host.jobs.enqueue_batch(request.tracker, request.batch_number, attempt=0)
-        else:
-            host.jobs.enqueue_individual(request.name, attempt=0)
-    return len(failed)

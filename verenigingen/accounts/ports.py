@@ -105,8 +105,9 @@ class AuditEntry:
 class Store(Protocol):
     """Persistent state. Every method runs inside the current ``transaction()``."""
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """Commit when the block ends, roll back (and re-raise) when it raises."""
+    def transaction(self, readonly: bool = False) -> AbstractContextManager[None]:
+        """Commit when the block ends, roll back (and re-raise) when it raises. ``readonly`` promises
+        no writes, so that frequent polling never competes with workers for a write lock."""
         ...
 
     # people
@@ -161,10 +162,14 @@ class Store(Protocol):
 
     def stale_requests(self, now: datetime) -> list[RequestView]: ...
     def due_batches(self, now: datetime) -> list[tuple[str, int, int]]:
-        """(tracker, batch, attempt) for every batch with due Queued requests."""
+        """(tracker, batch, job generation) for every batch with due Queued requests."""
 
     def due_individual_requests(self, now: datetime) -> list[tuple[str, int]]:
-        """(request, attempt) for due individual requests."""
+        """(request, job generation) for due individual requests."""
+
+    def next_generation(self, tracker: str | None, batch_or_request: int | str, generation: int) -> bool:
+        """Raise the job generation of a batch's (or one individual request's) Queued requests from
+        ``generation``; True for the one caller that did (its job's worker died)."""
 
     def failed_requests(self, tracker: str | None) -> list[RequestView]:
         """Failed requests of one tracker, or of every tracker and the individual path (None)."""
@@ -193,10 +198,11 @@ class Store(Protocol):
 class JobQueue(Protocol):
     """Transport only: the database says what must be done; a job says 'look now'."""
 
-    def enqueue_batch(self, tracker: str, batch_number: int, attempt: int = 0) -> bool:
-        """Enqueue unless a live job for this batch and attempt exists; True when a job was enqueued."""
+    def enqueue_batch(self, tracker: str, batch_number: int, generation: int = 0) -> str:
+        """ENQUEUED, or LIVE when that job already waits or runs (nothing done), or DEAD when it
+        exists but its worker stopped (nothing done: the caller moves to the next generation)."""
 
-    def enqueue_individual(self, request: str, attempt: int = 0) -> bool: ...
+    def enqueue_individual(self, request: str, generation: int = 0) -> str: ...
 
     def clean_up(self) -> None:
         """Let the transport notice jobs whose worker died (and free what they held)."""
@@ -213,11 +219,14 @@ class Host:
     worker: str = "local"
 
 
-def batch_job_id(tracker: str, batch_number: int, attempt: int = 0) -> str:
-    """Deterministic, so that enqueueing a batch twice is a no-op. A retry (``attempt``: the highest
-    retry count among the batch's due requests) gets a job of its own, even while a dead one lingers."""
-    return f"verenigingen-bulk-{tracker}-{batch_number}-{attempt}"
+ENQUEUED, LIVE, DEAD = "enqueued", "live", "dead"
 
 
-def individual_job_id(request: str, attempt: int = 0) -> str:
-    return f"verenigingen-account-{request}-{attempt}"
+def batch_job_id(tracker: str, batch_number: int, generation: int = 0) -> str:
+    """Deterministic, so that enqueueing a batch twice is a no-op. A retry or a recovery is a new
+    generation and gets a job of its own, never reusing the id of one that may linger."""
+    return f"verenigingen-bulk-{tracker}-{batch_number}-{generation}"
+
+
+def individual_job_id(request: str, generation: int = 0) -> str:
+    return f"verenigingen-account-{request}-{generation}"

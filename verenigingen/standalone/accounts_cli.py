@@ -10,9 +10,9 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from verenigingen.accounts.bulk import retry_failed_requests
 from verenigingen.accounts.errors import AccountCreationError
 from verenigingen.accounts.individual import queue_account_creation_for_member
+from verenigingen.accounts.retry import retry_failed_requests
 from verenigingen.accounts.states import RequestStatus, TrackerStatus
 from verenigingen.accounts.sweeper import sweep
 from verenigingen.mijnrood import ExportError
@@ -82,7 +82,7 @@ def wait_for_tracker(shost: StandaloneHost, tracker: str, workers: int, progress
     last_sweep = time.monotonic()
     try:
         while True:
-            with shost.store.transaction():
+            with shost.store.transaction(readonly=True):
                 view = shost.store.get_tracker(tracker)
             if progress:
                 progress.update(

@@ -5,6 +5,8 @@ RQ's registry clean-up when a worker dies). Older RQ (the version a Frappe bench
 cap: there the number of bulk workers is the cap.
 """
 
+from datetime import datetime, timezone
+
 from redis import Redis
 from rq import Queue
 from rq.exceptions import NoSuchJobError
@@ -12,7 +14,7 @@ from rq.job import Job
 from rq.registry import clean_registries
 
 from verenigingen.accounts.config import AccountSettings
-from verenigingen.accounts.ports import batch_job_id, individual_job_id
+from verenigingen.accounts.ports import DEAD, ENQUEUED, LIVE, batch_job_id, individual_job_id
 
 try:
     from rq import RateLimit
@@ -31,17 +33,29 @@ class RqJobQueue:
         self.bulk = Queue(settings.bulk_queue, connection=redis)
         self.individual = Queue(settings.individual_queue, connection=redis)
 
-    def is_live(self, job_id: str) -> bool:
+    def state_of(self, job_id: str) -> str | None:
+        """LIVE while a job waits or runs with a beating heart, DEAD when its worker stopped, else None."""
         try:
-            status = Job.fetch(job_id, connection=self.redis).get_status(refresh=False)
+            job = Job.fetch(job_id, connection=self.redis)
         except NoSuchJobError:
-            return False
-        return str(getattr(status, "value", status)) in _LIVE
+            return None
+        status = str(getattr(job.get_status(refresh=False), "value", job.get_status(refresh=False)))
+        if status not in _LIVE:
+            return None
+        if status == "started":
+            last_sign = job.last_heartbeat or job.started_at
+            silence = (datetime.now(timezone.utc).replace(tzinfo=None) - last_sign.replace(tzinfo=None)).total_seconds()
+            if silence > 3 * self.settings.job_monitoring_interval + 5:
+                return DEAD
+        return LIVE
 
-    def enqueue_batch(self, tracker: str, batch_number: int, attempt: int = 0) -> bool:
-        job_id = batch_job_id(tracker, batch_number, attempt)
-        if self.is_live(job_id):
-            return False
+    def is_live(self, job_id: str) -> bool:
+        return self.state_of(job_id) == LIVE
+
+    def enqueue_batch(self, tracker: str, batch_number: int, generation: int = 0) -> str:
+        job_id = batch_job_id(tracker, batch_number, generation)
+        if state := self.state_of(job_id):
+            return state
         options = {}
         if HAS_RATE_LIMIT:
             options["rate_limit"] = RateLimit(BULK_RATE_LIMIT_KEY, self.settings.max_concurrent_batches)
@@ -55,12 +69,12 @@ class RqJobQueue:
             failure_ttl=86400,
             **options,
         )
-        return True
+        return ENQUEUED
 
-    def enqueue_individual(self, request: str, attempt: int = 0) -> bool:
-        job_id = individual_job_id(request, attempt)
-        if self.is_live(job_id):
-            return False
+    def enqueue_individual(self, request: str, generation: int = 0) -> str:
+        job_id = individual_job_id(request, generation)
+        if state := self.state_of(job_id):
+            return state
         self.individual.enqueue(
             "verenigingen.standalone.jobs.run_individual",
             request,
@@ -69,7 +83,7 @@ class RqJobQueue:
             result_ttl=3600,
             failure_ttl=86400,
         )
-        return True
+        return ENQUEUED
 
     def clean_up(self) -> None:
         """RQ's registry clean-up: jobs of dead workers move to failed and free their rate-limit slots."""

@@ -85,6 +85,8 @@ account_creation_requests = Table(
     Column("bulk_operation_tracker", String(40)),
     Column("batch_number", Integer),
     Column("retry_count", Integer, nullable=False, default=0),
+    # Which job generation should run it: raised by a retry, or when its job's worker died.
+    Column("job_generation", Integer, nullable=False, default=0),
     _timestamp("next_retry_at"),
     _timestamp("lease_expires_at"),
     Column("error_category", String(20)),

@@ -71,7 +71,9 @@ def _create(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlocks
+            # Writers take the write lock up front (no lock-upgrade deadlocks); readers never wait for it.
+            readonly = connection.get_execution_options().get("readonly", False)
+            connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, isolation_level="READ COMMITTED", pool_pre_ping=True)
@@ -104,11 +106,11 @@ class SqlStore:
         return store
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, readonly: bool = False) -> Iterator[None]:
         if getattr(self._local, "connection", None) is not None:
             raise RuntimeError("transactions do not nest")
         try:
-            with self.engine.begin() as connection:
+            with self.engine.connect() as connection, connection.execution_options(readonly=readonly).begin():
                 self._local.connection = connection
                 yield
         except DBAPIError as exc:
@@ -323,6 +325,7 @@ class SqlStore:
                 pipeline_stage="Waiting to retry",
                 open_for_member=requests_t.c.source_record,
                 retry_count=retry_count,
+                job_generation=requests_t.c.job_generation + 1,
                 next_retry_at=next_retry_at,
                 lease_expires_at=None,
                 completed_at=None,
@@ -340,16 +343,32 @@ class SqlStore:
     def due_batches(self, now: datetime) -> list[tuple[str, int, int]]:
         r = requests_t.c
         rows = self.db.execute(
-            select(r.bulk_operation_tracker, r.batch_number, func.max(r.retry_count))
+            select(r.bulk_operation_tracker, r.batch_number, func.max(r.job_generation))
             .where(self._due(now), r.bulk_operation_tracker.is_not(None))
             .group_by(r.bulk_operation_tracker, r.batch_number)
         )
-        return sorted((tracker, batch, attempt) for tracker, batch, attempt in rows)
+        return sorted((tracker, batch, generation) for tracker, batch, generation in rows)
 
     def due_individual_requests(self, now: datetime) -> list[tuple[str, int]]:
         r = requests_t.c
-        rows = self.db.execute(select(r.name, r.retry_count).where(self._due(now), r.bulk_operation_tracker.is_(None)))
-        return [(name, attempt) for name, attempt in rows]
+        rows = self.db.execute(
+            select(r.name, r.job_generation).where(self._due(now), r.bulk_operation_tracker.is_(None))
+        )
+        return [(name, generation) for name, generation in rows]
+
+    def next_generation(self, tracker: str | None, batch_or_request, generation: int) -> bool:
+        r = requests_t.c
+        which = (
+            and_(r.bulk_operation_tracker == tracker, r.batch_number == batch_or_request)
+            if tracker
+            else r.name == batch_or_request
+        )
+        done = self.db.execute(
+            update(requests_t)
+            .where(which, r.status == RequestStatus.QUEUED, r.job_generation == generation)
+            .values(job_generation=generation + 1)
+        )
+        return done.rowcount > 0
 
     def failed_requests(self, tracker: str | None) -> list[RequestView]:
         condition = requests_t.c.status == RequestStatus.FAILED
