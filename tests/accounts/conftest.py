@@ -1,7 +1,9 @@
 """Real parts for the engine tests: Redis (own database number), SQLite and MariaDB (own databases),
 RQ workers in subprocesses."""
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -55,6 +57,11 @@ def db_url(request, tmp_path):
         server.close()
 
 
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM when the test process goes, however it goes."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class World:
     """A standalone host on test services, plus helpers to seed members and run workers."""
 
@@ -87,10 +94,15 @@ class World:
 
     def start_workers(self, count: int, queues: str | None = None, burst: bool = False, log: Path | None = None):
         command = [sys.executable, "-m", "verenigingen.standalone.cli", "worker"]
-        command += ["--queues", queues] if queues else []
+        if queues:  # the test names queues by role; this world's queues have names of their own
+            names = {"bulk": self.shost.settings.bulk_queue, "individual": self.shost.settings.individual_queue}
+            command += ["--queues", ",".join(names[q] for q in queues.split(","))]
         command += ["--burst"] if burst else []
         out = log.open("ab") if log else subprocess.DEVNULL
-        started = [subprocess.Popen(command, env=self.env, stdout=out, stderr=out) for _ in range(count)]
+        started = [
+            subprocess.Popen(command, env=self.env, stdout=out, stderr=out, preexec_fn=_die_with_parent)
+            for _ in range(count)
+        ]
         self.workers += started
         return started
 
@@ -130,7 +142,10 @@ def make_world(tmp_path, db_url, redis_url):
     worlds = []
 
     def make(**env) -> World:
-        world = World(tmp_path / f"home{len(worlds)}", db_url, redis_url, {**FAST, **env})
+        # Queues of its own: a worker left over from another run can never take this test's jobs.
+        queues = {"VERENIGINGEN_BULK_QUEUE": f"bulk-{uuid.uuid4().hex[:8]}",
+                  "VERENIGINGEN_INDIVIDUAL_QUEUE": f"individual-{uuid.uuid4().hex[:8]}"}  # fmt: skip
+        world = World(tmp_path / f"home{len(worlds)}", db_url, redis_url, {**FAST, **queues, **env})
         worlds.append(world)
         return world
 

@@ -32,13 +32,17 @@ class AccountSettings:
     @classmethod
     def from_env(cls, environ=os.environ) -> "AccountSettings":
         """Defaults, with the operator's overrides: VERENIGINGEN_RETRY_BACKOFF="300,600,1200",
-        VERENIGINGEN_LEASE_SECONDS, VERENIGINGEN_SWEEP_INTERVAL, VERENIGINGEN_MAX_CONCURRENT_BATCHES."""
+        VERENIGINGEN_LEASE_SECONDS, VERENIGINGEN_SWEEP_INTERVAL, VERENIGINGEN_MAX_CONCURRENT_BATCHES,
+        VERENIGINGEN_JOB_MONITORING_INTERVAL, VERENIGINGEN_BULK_QUEUE, VERENIGINGEN_INDIVIDUAL_QUEUE."""
         settings = cls()
         if backoff := environ.get("VERENIGINGEN_RETRY_BACKOFF"):
             settings = replace(settings, retry_backoff=tuple(int(s) for s in backoff.split(",")))
         for name in ("lease_seconds", "sweep_interval", "max_concurrent_batches", "job_monitoring_interval"):
             if value := environ.get(f"VERENIGINGEN_{name.upper()}"):
                 settings = replace(settings, **{name: int(value)})
+        for name in ("bulk_queue", "individual_queue"):
+            if value := environ.get(f"VERENIGINGEN_{name.upper()}"):
+                settings = replace(settings, **{name: value})
         return settings
 
 

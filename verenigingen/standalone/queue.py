@@ -22,7 +22,6 @@ except ImportError:  # RQ < 3.0
     RateLimit = None
 
 HAS_RATE_LIMIT = RateLimit is not None
-BULK_RATE_LIMIT_KEY = "verenigingen-bulk-batches"
 _LIVE = {"queued", "started", "deferred", "scheduled", "rate_limited", "created", "ready_to_enqueue"}
 
 
@@ -32,6 +31,7 @@ class RqJobQueue:
         self.settings = settings
         self.bulk = Queue(settings.bulk_queue, connection=redis)
         self.individual = Queue(settings.individual_queue, connection=redis)
+        self.rate_limit_key = f"{settings.bulk_queue}-batches"  # shared by every host using this queue
 
     def state_of(self, job_id: str) -> str | None:
         """LIVE while a job waits or runs with a beating heart, DEAD when its worker stopped, else None."""
@@ -58,7 +58,7 @@ class RqJobQueue:
             return state
         options = {}
         if HAS_RATE_LIMIT:
-            options["rate_limit"] = RateLimit(BULK_RATE_LIMIT_KEY, self.settings.max_concurrent_batches)
+            options["rate_limit"] = RateLimit(self.rate_limit_key, self.settings.max_concurrent_batches)
         self.bulk.enqueue(
             "verenigingen.standalone.jobs.run_bulk_batch",
             tracker,

@@ -13,12 +13,12 @@ from verenigingen.standalone import jobs
 from verenigingen.standalone.host import StandaloneHost
 
 log = logging.getLogger(__name__)
-SWEEP_LOCK = "verenigingen:sweep-lock"
 
 
 def sweep_once(shost: StandaloneHost) -> bool:
     """Sweep unless another process did within the interval (a Redis lock that expires by itself)."""
-    if not shost.redis.set(SWEEP_LOCK, os.getpid(), nx=True, ex=shost.settings.sweep_interval):
+    lock = f"verenigingen:sweep-lock:{shost.settings.bulk_queue}"
+    if not shost.redis.set(lock, os.getpid(), nx=True, ex=shost.settings.sweep_interval):
         return False
     sweep(shost.host)
     return True
