@@ -1,8 +1,9 @@
 """A host whose store misbehaves on purpose, for real worker processes.
 
 Workers load it with VERENIGINGEN_HOST_FACTORY=tests.accounts.faults:make_host. VERENIGINGEN_FAULTS
-lists faults, separated by ';':  "retry_once:REGEX", "always_retry:REGEX", "permanent:REGEX" (e-mail
-addresses matching REGEX) and "delay:SECONDS" (per user created, to make batches slow enough to kill).
+lists faults, separated by ';':  "retry_once:REGEX", "always_retry:REGEX", "permanent:REGEX",
+"leaky:REGEX" (an error whose message quotes personal data) for e-mail addresses matching REGEX, and
+"delay:SECONDS" (per user created, to make batches slow enough to kill).
 """
 
 import os
@@ -32,6 +33,8 @@ class FaultyStore:
                     raise TimeoutError("injected passing fault")
                 if kind == "permanent":
                     raise ValidationFailed("injected: the e-mail domain does not accept accounts")
+                if kind == "leaky":  # like a database error that quotes the row it choked on
+                    raise RuntimeError(f"Duplicate entry '{email}' for key 'email' ({args[0]})")
         return self._store.create_user(email, *args, **kwargs)
 
 
