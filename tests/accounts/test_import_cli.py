@@ -62,7 +62,8 @@ def test_a_fixed_rejected_rows_file_imports(world, tmp_path):
     first = json.loads(cli(world, "import", str(path), "--no-accounts", "--json", "--as", ADMIN).stdout)
     assert (first["members_created"], first["invalid_rows"]) == (2, 1)
     rejected_path = first["rejected_rows_file"]
-    fixed = list(csv.reader(open(rejected_path, encoding="utf-8-sig", newline=""), delimiter=";"))
+    with open(rejected_path, encoding="utf-8-sig", newline="") as stream:
+        fixed = list(csv.reader(stream, delimiter=";"))
     fixed[1][11] = "1234 AB"
     with open(rejected_path, "w", encoding="utf-8-sig", newline="") as stream:
         csv.writer(stream, delimiter=";").writerows(fixed)
