@@ -56,14 +56,14 @@ def _ascii(text: str) -> str:
 class _ExportFaker:
     """Makes one member row at a time from a seeded Faker and a seeded Random."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, first_member_id: int | None = None):
         from faker import Faker  # only the generator needs Faker: it is in the standalone extra
 
         self.rng = random.Random(seed)
         self.faker = Faker("nl_NL")
         self.faker.seed_instance(seed)
         self.emails: set[str] = set()
-        self.next_member_id = 10_000 + self.rng.randrange(1000)
+        self.next_member_id = first_member_id if first_member_id is not None else 10_000 + self.rng.randrange(1000)
 
     def date_between(self, start: date, end: date) -> date:
         return start + timedelta(days=self.rng.randrange((end - start).days + 1))
@@ -216,11 +216,14 @@ def generate_export(
     invalid_rate: float = 0.0,
     encoding: str = "utf-8",
     delimiter: str = ";",
+    first_member_id: int | None = None,
 ) -> int:
-    """Write an export of ``members`` rows; return how many rows were broken on purpose."""
+    """Write an export of ``members`` rows; return how many rows were broken on purpose.
+
+    ``first_member_id`` fixes where Lidnr. numbering starts (exports of different seeds may overlap)."""
     if members < 0 or not 0.0 <= invalid_rate <= 1.0:
         raise ValueError("members must be >= 0 and invalid_rate between 0 and 1")
-    maker = _ExportFaker(seed)
+    maker = _ExportFaker(seed, first_member_id)
     broken = set(maker.rng.sample(range(members), round(members * invalid_rate)))
     defects = tuple(DEFECTS.values())
     earlier: list[dict] = []
