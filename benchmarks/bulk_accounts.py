@@ -49,9 +49,14 @@ class Bench:
 
     def __init__(self, home: Path, database: str):
         queues = uuid.uuid4().hex[:8]
-        self.env = {**os.environ, "VERENIGINGEN_HOME": str(home), "VERENIGINGEN_REDIS": REDIS_URL,
-                    "VERENIGINGEN_DB": f"mysql+pymysql://root@127.0.0.1:3306/{database}?charset=utf8mb4",
-                    "VERENIGINGEN_BULK_QUEUE": f"bulk-{queues}", "VERENIGINGEN_INDIVIDUAL_QUEUE": f"individual-{queues}"}  # fmt: skip
+        self.env = {
+            **os.environ,
+            "VERENIGINGEN_HOME": str(home),
+            "VERENIGINGEN_REDIS": REDIS_URL,
+            "VERENIGINGEN_DB": f"mysql+pymysql://root@127.0.0.1:3306/{database}?charset=utf8mb4",
+            "VERENIGINGEN_BULK_QUEUE": f"bulk-{queues}",
+            "VERENIGINGEN_INDIVIDUAL_QUEUE": f"individual-{queues}",
+        }
         settings = AccountSettings.from_env(self.env)
         self.shost = StandaloneHost(Environment(home, self.env["VERENIGINGEN_DB"], REDIS_URL), settings)
         self.host, self.store = self.shost.host, self.shost.store
@@ -172,8 +177,14 @@ def main() -> None:
 
 def _eligible(bench: Bench, names: list[str]) -> list[str]:
     with bench.store.transaction(readonly=True):
-        rows = bench.store.db.execute(select(members.c.name).where(members.c.name.in_(names), members.c.status == "Active",
-                                                                   members.c.email.is_not(None), members.c.user.is_(None))).all()  # fmt: skip
+        rows = bench.store.db.execute(
+            select(members.c.name).where(
+                members.c.name.in_(names),
+                members.c.status == "Active",
+                members.c.email.is_not(None),
+                members.c.user.is_(None),
+            )
+        ).all()
     return [row.name for row in rows]
 
 
@@ -188,10 +199,16 @@ def report(args, bulk: dict, naive: float) -> None:
     speedup = accounts_per_second / naive
     print(f"Bulk accounts, {bulk['rows']:,} generated members, MariaDB + Redis, {args.workers} workers")
     print(f"  end to end (read, import, queue, accounts)    {bulk['total']:8.1f} s   {per_second:8.0f} members/s")
-    print(f"  accounts created / failed                     {tracker.successful_records:8,} / {tracker.failed_records}"
-          f"   ({bulk['requested']:,} eligible: status lid/aspirant with e-mail)")  # fmt: skip
-    for phase, label in (("validate", "phase: read + validate"), ("members", "phase: upsert members"),
-                         ("queue", "phase: queue requests + jobs"), ("accounts", "phase: create accounts")):  # fmt: skip
+    print(
+        f"  accounts created / failed                     {tracker.successful_records:8,} / {tracker.failed_records}"
+        f"   ({bulk['requested']:,} eligible: status lid/aspirant with e-mail)"
+    )
+    for phase, label in (
+        ("validate", "phase: read + validate"),
+        ("members", "phase: upsert members"),
+        ("queue", "phase: queue requests + jobs"),
+        ("accounts", "phase: create accounts"),
+    ):
         print(f"  {label:<46}{bulk[phase]:8.2f} s")
     print(f"  accounts/s (account phase)                    {accounts_per_second:8.0f}")
     print(f"  naive baseline: one member, one job each      {naive:8.1f} accounts/s   -> {speedup:.1f}x")

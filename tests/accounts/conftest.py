@@ -66,8 +66,13 @@ class World:
     """A standalone host on test services, plus helpers to seed members and run workers."""
 
     def __init__(self, home: Path, db_url: str, redis_url: str, env: dict[str, str]):
-        self.env = {**os.environ, "VERENIGINGEN_HOME": str(home), "VERENIGINGEN_DB": db_url,
-                    "VERENIGINGEN_REDIS": redis_url, **env}  # fmt: skip
+        self.env = {
+            **os.environ,
+            "VERENIGINGEN_HOME": str(home),
+            "VERENIGINGEN_DB": db_url,
+            "VERENIGINGEN_REDIS": redis_url,
+            **env,
+        }
         self.shost = StandaloneHost(Environment(home, db_url, redis_url), AccountSettings.from_env(self.env))
         self.host = self.shost.host
         self.store = self.shost.store
@@ -82,11 +87,19 @@ class World:
     def add_members(self, count: int, status: str = "Active", prefix: str = "m") -> list[str]:
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         rows = [
-            {"name": f"MEM-{prefix}{i:05d}", "member_id": f"{prefix}{i}", "first_name": "Lid",
-             "last_name": f"Nummer {i}", "full_name": f"Lid Nummer {i}", "email": f"{prefix}{i}@vereniging.test",
-             "status": status, "creation": now, "modified": now}
+            {
+                "name": f"MEM-{prefix}{i:05d}",
+                "member_id": f"{prefix}{i}",
+                "first_name": "Lid",
+                "last_name": f"Nummer {i}",
+                "full_name": f"Lid Nummer {i}",
+                "email": f"{prefix}{i}@vereniging.test",
+                "status": status,
+                "creation": now,
+                "modified": now,
+            }
             for i in range(count)
-        ]  # fmt: skip
+        ]
         with self.store.transaction():
             if rows:
                 self.store.db.execute(insert(members), rows)
@@ -143,8 +156,10 @@ def make_world(tmp_path, db_url, redis_url):
 
     def make(**env) -> World:
         # Queues of its own: a worker left over from another run can never take this test's jobs.
-        queues = {"VERENIGINGEN_BULK_QUEUE": f"bulk-{uuid.uuid4().hex[:8]}",
-                  "VERENIGINGEN_INDIVIDUAL_QUEUE": f"individual-{uuid.uuid4().hex[:8]}"}  # fmt: skip
+        queues = {
+            "VERENIGINGEN_BULK_QUEUE": f"bulk-{uuid.uuid4().hex[:8]}",
+            "VERENIGINGEN_INDIVIDUAL_QUEUE": f"individual-{uuid.uuid4().hex[:8]}",
+        }
         world = World(tmp_path / f"home{len(worlds)}", db_url, redis_url, {**FAST, **queues, **env})
         worlds.append(world)
         return world

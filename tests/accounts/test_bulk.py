@@ -32,11 +32,18 @@ def assert_every_member_has_exactly_one_user(world, names):
 def assert_audit_trail_complete(world, tracker):
     with world.store.transaction():
         db = world.store.db
-        names = list(db.scalars(select(account_creation_requests.c.name)
-                                .where(account_creation_requests.c.bulk_operation_tracker == tracker)))  # fmt: skip
-        trail = db.execute(select(audit_log.c.reference_name, audit_log.c.from_status, audit_log.c.to_status,
-                                  audit_log.c.changed_by).where(audit_log.c.reference_name.in_([*names, tracker]))
-                           .order_by(audit_log.c.id)).all()  # fmt: skip
+        names = list(
+            db.scalars(
+                select(account_creation_requests.c.name).where(
+                    account_creation_requests.c.bulk_operation_tracker == tracker
+                )
+            )
+        )
+        trail = db.execute(
+            select(audit_log.c.reference_name, audit_log.c.from_status, audit_log.c.to_status, audit_log.c.changed_by)
+            .where(audit_log.c.reference_name.in_([*names, tracker]))
+            .order_by(audit_log.c.id)
+        ).all()
     steps: dict[str, list] = {}
     for name, before, after, by in trail:
         steps.setdefault(name, []).append((before, after))
@@ -56,7 +63,11 @@ def test_every_eligible_member_gets_exactly_one_user(world, count):
     tracker = world.tracker(queued.tracker)
     assert tracker.status == TrackerStatus.COMPLETED
     assert (tracker.total_records, tracker.processed_records, tracker.successful_records, tracker.failed_records) == (
-        count, count, count, 0)  # fmt: skip
+        count,
+        count,
+        count,
+        0,
+    )
     assert (tracker.total_batches, tracker.current_batch, tracker.batch_size) == (batches, batches, 50)
     assert_every_member_has_exactly_one_user(world, names)
     assert_audit_trail_complete(world, queued.tracker)
@@ -89,8 +100,14 @@ def test_only_eligible_members_are_requested_and_the_rest_are_explained(world):
     assert first.requested == 1
     assert (queued.requested, queued.linked) == (2, 1)
     refused = {r.member: r.code for r in queued.validation_errors}
-    assert refused == {eligible[0]: "open_request", cancelled: "not_eligible", no_email: "no_email",
-                       has_user: "has_user", other_person: "email_taken", "MEM-nope": "not_found"}  # fmt: skip
+    assert refused == {
+        eligible[0]: "open_request",
+        cancelled: "not_eligible",
+        no_email: "no_email",
+        has_user: "has_user",
+        other_person: "email_taken",
+        "MEM-nope": "not_found",
+    }
     with world.store.transaction():
         assert world.store.get_members([same_person])[same_person].user == "x2@vereniging.test"
 

@@ -56,7 +56,11 @@ def test_permanent_errors_fail_once_are_reported_and_can_be_retried(make_world):
     faulty.run_burst(2)
     tracker = faulty.tracker(queued.tracker)
     assert (tracker.status, tracker.processed_records, tracker.successful_records, tracker.failed_records) == (
-        TrackerStatus.COMPLETED, 20, 17, 3)  # fmt: skip
+        TrackerStatus.COMPLETED,
+        20,
+        17,
+        3,
+    )
     assert tracker.error_summary == "3 x injected: the e-mail domain does not accept accounts"
     failed = {m: row for m, row in requests_by_member(faulty).items() if row[0] == RequestStatus.FAILED}
     assert {m: (row[1], row[2]) for m, row in failed.items()} == {
@@ -68,7 +72,11 @@ def test_permanent_errors_fail_once_are_reported_and_can_be_retried(make_world):
     faulty.run_burst(1)
     tracker = faulty.tracker(queued.tracker)
     assert (tracker.status, tracker.processed_records, tracker.successful_records, tracker.failed_records) == (
-        TrackerStatus.COMPLETED, 20, 20, 0)  # fmt: skip
+        TrackerStatus.COMPLETED,
+        20,
+        20,
+        0,
+    )
     assert_every_member_has_exactly_one_user(faulty, names)
 
 
@@ -106,7 +114,11 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(make_world):
     world.wait_until(finished(world, queued.tracker), timeout=120)
     tracker = world.tracker(queued.tracker)
     assert (tracker.status, tracker.processed_records, tracker.successful_records, tracker.failed_records) == (
-        TrackerStatus.COMPLETED, 150, 150, 0)  # fmt: skip
+        TrackerStatus.COMPLETED,
+        150,
+        150,
+        0,
+    )
     assert_every_member_has_exactly_one_user(world, names)
 
 

@@ -32,8 +32,16 @@ def test_import_waits_creates_accounts_and_reports_as_documented(world, tmp_path
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     requested = eligible_in(path)
-    assert set(report) == {"rows", "invalid_rows", "members_created", "members_updated", "members_unchanged",
-                           "accounts", "tracker", "rejected_rows_file"}  # fmt: skip
+    assert set(report) == {
+        "rows",
+        "invalid_rows",
+        "members_created",
+        "members_updated",
+        "members_unchanged",
+        "accounts",
+        "tracker",
+        "rejected_rows_file",
+    }
     assert (report["rows"], report["invalid_rows"], report["members_created"]) == (101, 10, 91)
     assert report["accounts"] == {"requested": requested, "created": requested, "linked": 0, "failed": 0}
     tracker = report["tracker"]
@@ -139,8 +147,10 @@ def test_the_demo_runs_end_to_end(world):
 
 
 def test_no_personal_data_in_logs_errors_or_summaries(make_world, tmp_path):
-    world = make_world(VERENIGINGEN_HOST_FACTORY="tests.accounts.faults:make_host",
-                       VERENIGINGEN_FAULTS="leaky:^[a-f];always_retry:^[g-h]")  # fmt: skip
+    world = make_world(
+        VERENIGINGEN_HOST_FACTORY="tests.accounts.faults:make_host",
+        VERENIGINGEN_FAULTS="leaky:^[a-f];always_retry:^[g-h]",
+    )
     path = tmp_path / "leden.csv"
     generate_export(path, 150, seed=12, invalid_rate=0.05)
     records = [r.record for r in MijnroodExport(path) if r.valid]
@@ -159,8 +169,11 @@ def test_no_personal_data_in_logs_errors_or_summaries(make_world, tmp_path):
     assert report["accounts"]["failed"] > 0  # there are failure reasons to inspect
     with world.store.transaction(readonly=True):
         db = world.store.db
-        stored = [*db.scalars(select(audit_log.c.reason)), *db.scalars(select(bulk_operation_trackers.c.error_summary)),
-                  *db.scalars(select(account_creation_requests.c.failure_reason))]  # fmt: skip
+        stored = [
+            *db.scalars(select(audit_log.c.reason)),
+            *db.scalars(select(bulk_operation_trackers.c.error_summary)),
+            *db.scalars(select(account_creation_requests.c.failure_reason)),
+        ]
     world.stop_workers()
     haystacks = {
         "worker log": log.read_text(errors="replace"),
