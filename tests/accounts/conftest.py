@@ -8,18 +8,19 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pymysql
 import pytest
 from redis import Redis
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from verenigingen.accounts.config import AccountSettings
 from verenigingen.accounts.states import Roles
 from verenigingen.standalone.host import Environment, StandaloneHost
-from verenigingen.standalone.schema import members
+from verenigingen.standalone.schema import account_creation_requests, members
 
 REDIS_DB = int(os.environ.get("VERENIGINGEN_TEST_REDIS_DB", "13"))
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
@@ -133,10 +134,22 @@ class World:
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
-                raise AssertionError("condition not met in time")
+                raise AssertionError(f"condition not met in time; {self.describe()}")
             if sweep:
                 run_sweep(self.host)
             time.sleep(0.2)
+
+    def describe(self) -> str:
+        """What the database and the workers look like, for a failure message."""
+        r = account_creation_requests.c
+        with self.store.transaction(readonly=True):
+            states = self.store.db.execute(
+                select(r.status, r.job_generation, r.retry_count, func.count()).group_by(
+                    r.status, r.job_generation, r.retry_count
+                )
+            ).all()
+        jobs = Counter(self.redis.hget(key, "status") for key in self.redis.keys("rq:job:*"))
+        return f"requests {states}; jobs {dict(jobs)}; workers {[w.poll() for w in self.workers]}"
 
     def stop_workers(self) -> None:
         for process in self.workers:
