@@ -53,13 +53,13 @@ def assert_audit_trail_complete(world, tracker):
     assert steps[tracker] == expected
 
 
-@pytest.mark.parametrize("count", [1, 49, 50, 51, 99, 101, 500])
+@pytest.mark.parametrize("count", [1, 49, 50, 51, 99, 101, 500, 4700])
 def test_every_eligible_member_gets_exactly_one_user(world, count):
     names = world.add_members(count)
     queued = queue_bulk_account_creation_for_members(world.host, ADMIN, names)
     batches = math.ceil(count / 50)
     assert (queued.requested, queued.total_batches, queued.enqueued_batches) == (count, batches, batches)
-    world.run_burst(5 if count >= 500 else 2)
+    world.run_burst(5 if count >= 500 else 2, timeout=300)
     tracker = world.tracker(queued.tracker)
     assert tracker.status == TrackerStatus.COMPLETED
     assert (tracker.total_records, tracker.processed_records, tracker.successful_records, tracker.failed_records) == (
