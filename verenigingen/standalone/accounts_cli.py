@@ -24,6 +24,7 @@ from verenigingen.standalone.worker import (
     run_worker,
     start_worker_processes,
     stop_worker_processes,
+    sweep_loop,
     sweep_once,
 )
 
@@ -266,10 +267,14 @@ def register(main: click.Group) -> None:
         click.echo(f"queued {request}" if request else f"member {member} linked to the existing user of its e-mail")
 
     @main.command("sweep")
-    def sweep_command():
-        """Recover requests of vanished workers, re-enqueue due retries and lost jobs, once."""
-        report = sweep(StandaloneHost().host)
-        click.echo(json.dumps(vars(report)))
+    @click.option("--loop", is_flag=True, help="Keep sweeping (each worker runs one such process).")
+    def sweep_command(loop):
+        """Recover requests of vanished workers, re-enqueue due retries and lost jobs."""
+        shost = StandaloneHost()
+        if loop:
+            sweep_loop(shost)
+            return
+        click.echo(json.dumps(vars(sweep(shost.host))))
 
     @main.command()
     @click.option("--members", "count", type=click.IntRange(1, 100_000), default=4700, show_default=True)

@@ -1,10 +1,10 @@
-"""RQ workers for the standalone host, with the periodic sweep beside them."""
+"""RQ workers for the standalone host, with the periodic sweep in a process beside them."""
 
 import logging
 import os
 import subprocess
 import sys
-import threading
+import time
 
 from rq import Worker
 
@@ -24,25 +24,34 @@ def sweep_once(shost: StandaloneHost) -> bool:
     return True
 
 
-def _sweep_forever(shost: StandaloneHost, stop: threading.Event) -> None:
-    while not stop.wait(shost.settings.sweep_interval / 2):
+def sweep_loop(shost: StandaloneHost) -> None:
+    """Sweep every half interval for as long as the process that started this one lives."""
+    parent = os.getppid()
+    while os.getppid() == parent:
         try:
             sweep_once(shost)
         except Exception as exc:  # tried again at the next interval; the type only: no data in logs
             log.warning("sweep failed (%s); trying again later", type(exc).__name__)
+        time.sleep(shost.settings.sweep_interval / 2)
 
 
 def run_worker(shost: StandaloneHost, queues: list[str], burst: bool = False) -> None:
-    """A worker that takes queues in the order given: individual requests before bulk batches."""
+    """A worker that takes queues in the order given: individual requests before bulk batches.
+
+    The sweep runs in a process of its own: a thread beside RQ's fork-per-job could hold a lock at
+    the moment of a fork and leave the work horse waiting for it forever.
+    """
     jobs.warm_up(shost)  # build the host once; every forked work horse inherits it
     worker = Worker(queues, connection=shost.redis, job_monitoring_interval=shost.settings.job_monitoring_interval)
-    stop = threading.Event()
+    sweeper = None
     if not burst:
-        threading.Thread(target=_sweep_forever, args=(shost, stop), daemon=True).start()
+        command = [sys.executable, "-m", "verenigingen.standalone.cli", "sweep", "--loop"]
+        sweeper = subprocess.Popen(command, env=shost.environment.child_env())
     try:
         worker.work(burst=burst, logging_level="WARNING")
     finally:
-        stop.set()
+        if sweeper is not None:
+            stop_worker_processes([sweeper])
 
 
 def bulk_workers_listening(shost: StandaloneHost) -> int:
