@@ -158,3 +158,33 @@ def test_a_requester_who_lost_the_role_gets_no_accounts_created(world):
             world.store.count(account_creation_requests, account_creation_requests.c.status == RequestStatus.FAILED)
             == 3
         )
+
+
+def test_nobody_grants_a_role_they_do_not_hold(world):
+    names = world.add_members(2)
+    with pytest.raises(PermissionDenied, match="grant roles one does not hold: System Manager"):
+        queue_bulk_account_creation_for_members(world.host, ADMIN, names, roles=[Roles.MEMBER, Roles.SYSTEM_MANAGER])
+    with pytest.raises(PermissionDenied, match="role profile"):
+        queue_bulk_account_creation_for_members(world.host, ADMIN, names, role_profile="Bestuur")
+    with world.store.transaction(readonly=True):
+        assert world.store.count(account_creation_requests) == 0
+
+
+def test_a_member_changed_after_queueing_is_judged_as_it_is_now(world):
+    stays, leaves, moves = world.add_members(3)
+    queued = queue_bulk_account_creation_for_members(world.host, ADMIN, [stays, leaves, moves])
+    with world.store.transaction():
+        db = world.store.db
+        db.execute(members.update().where(members.c.name == leaves).values(status="Cancelled"))
+        db.execute(members.update().where(members.c.name == moves).values(email="nieuw@vereniging.test"))
+    outcome = process_bulk_account_creation_batch(world.host, queued.tracker, 1)
+    assert (outcome.completed, outcome.failed) == (2, 1)
+    with world.store.transaction(readonly=True):
+        users_by_member = dict(world.store.db.execute(select(members.c.name, members.c.user)).all())
+        reason = world.store.db.scalar(
+            select(account_creation_requests.c.failure_reason).where(
+                account_creation_requests.c.source_record == leaves
+            )
+        )
+    assert users_by_member == {stays: "m0@vereniging.test", leaves: None, moves: "nieuw@vereniging.test"}
+    assert reason == "the member's status is now Cancelled"

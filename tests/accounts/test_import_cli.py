@@ -103,7 +103,7 @@ def test_a_non_administrator_cannot_import_and_nothing_is_written(world, tmp_pat
     generate_export(path, 10, seed=1)
     done = cli(world, "import", str(path), "--json", "--as", "clerk@vereniging.test")
     assert done.returncode == 2 and done.stdout == ""
-    assert "clerk@vereniging.test may not import members" in done.stderr and "Traceback" not in done.stderr
+    assert "clerk@vereniging.test: not allowed to import members" in done.stderr and "Traceback" not in done.stderr
     with world.store.transaction(readonly=True):
         assert world.store.count(members) == 0
 

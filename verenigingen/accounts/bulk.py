@@ -1,14 +1,17 @@
 """The bulk path: validate, create requests in chunks, enqueue one job per batch, process batches."""
 
+import logging
 import math
 from dataclasses import dataclass, field
 
 from verenigingen.accounts.eligibility import Refusal, check_members
+from verenigingen.accounts.errors import ValidationFailed, classify
 from verenigingen.accounts.manager import REQUEST, AccountCreationManager
-from verenigingen.accounts.permissions import BULK_ROLES, require_any_role
+from verenigingen.accounts.permissions import BULK_ROLES, require_any_role, require_grantable
 from verenigingen.accounts.ports import ENQUEUED, AuditEntry, Host, NewRequest, NewTracker
-from verenigingen.accounts.states import RequestStatus, TrackerStatus
+from verenigingen.accounts.states import ErrorCategory, RequestStatus, TrackerStatus
 
+log = logging.getLogger(__name__)
 TRACKER = "Bulk Operation Tracker"
 MEMBER = "Member"
 
@@ -51,8 +54,11 @@ def queue_bulk_account_creation_for_members(
     batch_size = batch_size or settings.batch_size
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    role_tuple = tuple(roles or (settings.default_role,))
     with store.transaction():
-        require_any_role(actor, store.roles_of(actor), BULK_ROLES, "create accounts in bulk")
+        actor_roles = store.roles_of(actor)
+        require_any_role(actor, actor_roles, BULK_ROLES, "create accounts in bulk")
+        require_grantable(actor_roles, role_tuple, role_profile, settings.default_role)
         checked = check_members(store, list(dict.fromkeys(member_names)), settings.eligible_statuses)
     if checked.link:
         with store.transaction():
@@ -78,7 +84,6 @@ def queue_bulk_account_creation_for_members(
     if not eligible:
         return result
 
-    role_tuple = tuple(roles or (settings.default_role,))
     with store.transaction():
         tracker = NewTracker(
             "Account Creation",
@@ -108,19 +113,53 @@ def queue_bulk_account_creation_for_members(
         )
         for index, m in enumerate(eligible)
     ]
-    chunk = settings.request_chunk_size
-    for start in range(0, len(requests), chunk):
+    refused = _insert_in_chunks(host, actor, result, requests)
+    if refused:
         with store.transaction():
-            names = store.insert_requests(requests[start : start + chunk], host.clock())
-            reason = f"bulk operation {result.tracker}"
-            store.add_audit(
-                [AuditEntry(REQUEST, n, None, RequestStatus.QUEUED, actor, reason) for n in names],
-                host.clock(),
-            )
+            store.shrink_tracker(result.tracker, refused)
+        result.requested -= refused
     # Only now, with every row committed, do jobs exist that could read them.
-    enqueued = [host.jobs.enqueue_batch(result.tracker, b) for b in range(1, result.total_batches + 1)]
-    result.enqueued_batches = enqueued.count(ENQUEUED)
+    result.enqueued_batches = dispatch_batches(host, result.tracker, result.total_batches)
     return result
+
+
+def _insert_in_chunks(host: Host, actor: str, result: BulkQueued, requests: list[NewRequest]) -> int:
+    """Requests in chunks of 100, one transaction each. A chunk that collides with an open request made
+    meanwhile (an approval, another import) goes in one by one; returns how many were refused."""
+    refused = 0
+
+    def insert(chunk: list[NewRequest]) -> None:
+        with host.store.transaction():
+            names = host.store.insert_requests(chunk, host.clock())
+            reason = f"bulk operation {result.tracker}"
+            entries = [AuditEntry(REQUEST, n, None, RequestStatus.QUEUED, actor, reason) for n in names]
+            host.store.add_audit(entries, host.clock())
+
+    size = host.settings.request_chunk_size
+    for start in range(0, len(requests), size):
+        try:
+            insert(requests[start : start + size])
+        except ValidationFailed:
+            for request in requests[start : start + size]:
+                try:
+                    insert([request])
+                except ValidationFailed:
+                    result.validation_errors.append(
+                        Refusal(request.source_record, "open_request", "already has an open account request")
+                    )
+                    refused += 1
+    return refused
+
+
+def dispatch_batches(host: Host, tracker: str, total_batches: int) -> int:
+    """Enqueue every batch; if the transport fails, the committed requests wait for the sweeper."""
+    try:
+        return [host.jobs.enqueue_batch(tracker, b) for b in range(1, total_batches + 1)].count(ENQUEUED)
+    except Exception as exc:
+        if classify(exc) != ErrorCategory.RETRYABLE:
+            raise
+        log.warning("could not enqueue (%s); the sweeper will enqueue the batches", type(exc).__name__)
+        return 0
 
 
 @dataclass

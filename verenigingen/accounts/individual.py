@@ -1,11 +1,11 @@
 """The individual path: one member approved, one request, one job on the queue served first."""
 
 from verenigingen.accounts.eligibility import check_members
-from verenigingen.accounts.errors import ValidationFailed
+from verenigingen.accounts.errors import ValidationFailed, classify
 from verenigingen.accounts.manager import REQUEST, AccountCreationManager
-from verenigingen.accounts.permissions import INDIVIDUAL_ROLES, require_any_role
+from verenigingen.accounts.permissions import INDIVIDUAL_ROLES, require_any_role, require_grantable
 from verenigingen.accounts.ports import AuditEntry, Host, NewRequest
-from verenigingen.accounts.states import RequestStatus
+from verenigingen.accounts.states import ErrorCategory, RequestStatus
 
 
 def queue_account_creation_for_member(
@@ -18,8 +18,11 @@ def queue_account_creation_for_member(
 ) -> str | None:
     """Queue one member's account; returns the request, or None when an existing user was linked."""
     store, settings = host.store, host.settings
+    granted = tuple(roles or (settings.default_role,))
     with store.transaction():
-        require_any_role(actor, store.roles_of(actor), INDIVIDUAL_ROLES, "create accounts")
+        actor_roles = store.roles_of(actor)
+        require_any_role(actor, actor_roles, INDIVIDUAL_ROLES, "create accounts")
+        require_grantable(actor_roles, granted, role_profile, settings.default_role)
         checked = check_members(store, [member], settings.eligible_statuses)
         if checked.refused:
             raise ValidationFailed(f"member {member} {checked.refused[0].message}")
@@ -37,14 +40,18 @@ def queue_account_creation_for_member(
             member,
             eligible.email,
             eligible.full_name,
-            tuple(roles or (settings.default_role,)),
+            granted,
             role_profile,
             priority,
             actor,
         )
         (name,) = store.insert_requests([request], host.clock())
         store.add_audit([AuditEntry(REQUEST, name, None, RequestStatus.QUEUED, actor, "member approved")], host.clock())
-    host.jobs.enqueue_individual(name)
+    try:
+        host.jobs.enqueue_individual(name)
+    except Exception as exc:  # committed: if the transport failed, the sweeper enqueues it
+        if classify(exc) != ErrorCategory.RETRYABLE:
+            raise
     return name
 
 

@@ -3,8 +3,8 @@
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from verenigingen.accounts.errors import DuplicateUserError, PermanentError, classify, describe
-from verenigingen.accounts.permissions import BULK_ROLES, INDIVIDUAL_ROLES, require_any_role
+from verenigingen.accounts.errors import DuplicateUserError, PermanentError, ValidationFailed, classify, describe
+from verenigingen.accounts.permissions import BULK_ROLES, INDIVIDUAL_ROLES, require_any_role, require_grantable
 from verenigingen.accounts.ports import AuditEntry, Host, MemberView, RequestView
 from verenigingen.accounts.states import ErrorCategory, RequestStatus
 
@@ -92,6 +92,7 @@ class AccountCreationManager:
             roles = self._roles[request.requested_by] = self.host.store.roles_of(request.requested_by)
         allowed = BULK_ROLES if request.tracker else INDIVIDUAL_ROLES
         require_any_role(request.requested_by, roles, allowed, "create accounts")
+        require_grantable(roles, request.roles, request.role_profile, self.host.settings.default_role)
 
     def _create_or_link(self, request: RequestView) -> str:
         store = self.host.store
@@ -100,12 +101,17 @@ class AccountCreationManager:
             raise PermanentError("the member no longer exists")
         if member.user:
             return member.user  # done before (a job that ran twice): nothing more to do
-        existing = store.find_user(request.email)
+        # The member as it is now, not as it was when queued: an import may have changed it since.
+        if not member.email:
+            raise ValidationFailed("the member no longer has an e-mail address")
+        if member.status not in self.host.settings.eligible_statuses:
+            raise ValidationFailed(f"the member's status is now {member.status or 'unknown'}")
+        existing = store.find_user(member.email)
         if existing is not None:
             return self._link_existing(member, existing.name, existing.member, existing.full_name)
         user = store.create_user(
-            request.email,
-            request.full_name,
+            member.email,
+            member.full_name,
             request.roles,
             request.role_profile,
             member.name,

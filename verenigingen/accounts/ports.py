@@ -186,6 +186,9 @@ class Store(Protocol):
     def complete_tracker_if_done(self, name: str, now: datetime, error_summary: str | None) -> bool:
         """One conditional update; True for exactly one caller once every record is processed."""
 
+    def shrink_tracker(self, name: str, records: int) -> None:
+        """Fewer records than planned: some members got an open request elsewhere while queueing."""
+
     def unfinished_trackers(self) -> list[str]:
         """Trackers in Processing whose every record is processed (a crash between the two steps)."""
 

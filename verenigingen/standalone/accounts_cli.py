@@ -3,14 +3,14 @@
 import json
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from verenigingen.accounts.errors import AccountCreationError
+from verenigingen.accounts.errors import AccountCreationError, PermissionDenied
 from verenigingen.accounts.individual import queue_account_creation_for_member
 from verenigingen.accounts.retry import retry_failed_requests
 from verenigingen.accounts.states import RequestStatus, TrackerStatus
@@ -56,6 +56,10 @@ def _fail(message: str):
     fail(message)
 
 
+def _refuse(actor: str, exc: AccountCreationError):
+    _fail(f"{actor}: {exc}" if isinstance(exc, PermissionDenied) else str(exc))
+
+
 def _progress(enabled: bool) -> Progress | None:
     if not enabled:
         return None
@@ -95,7 +99,8 @@ def wait_for_tracker(shost: StandaloneHost, tracker: str, workers: int, progress
             if view.status in FINISHED:
                 return tracker_dict(shost, tracker)
             if time.monotonic() - last_sweep > shost.settings.sweep_interval:
-                sweep_once(shost)
+                with suppress(Exception):  # a failed sweep is tried again; the workers sweep too
+                    sweep_once(shost)
                 last_sweep = time.monotonic()
             time.sleep(0.2)
     finally:
@@ -132,7 +137,7 @@ def run_import(file: Path, encoding, no_accounts, wait, workers, as_json, actor)
         except ExportError as exc:
             _fail(f"{file}: {exc}")
         except AccountCreationError as exc:
-            _fail(str(exc))
+            _refuse(actor, exc)
         tracker = result.accounts.tracker if result.accounts else None
         summary = tracker_dict(shost, tracker)
         if wait and tracker:
@@ -243,7 +248,7 @@ def register(main: click.Group) -> None:
         try:
             count = retry_failed_requests(StandaloneHost().host, actor, tracker)
         except AccountCreationError as exc:
-            _fail(str(exc))
+            _refuse(actor, exc)
         click.echo(f"{count} failed requests queued again")
 
     @main.command()
@@ -263,7 +268,7 @@ def register(main: click.Group) -> None:
         try:
             request = queue_account_creation_for_member(shost.host, actor, name)
         except AccountCreationError as exc:
-            _fail(str(exc))
+            _refuse(actor, exc)
         click.echo(f"queued {request}" if request else f"member {member} linked to the existing user of its e-mail")
 
     @main.command("sweep")

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from verenigingen.accounts.bulk import BulkQueued, queue_bulk_account_creation_for_members
+from verenigingen.accounts.errors import ValidationFailed
 from verenigingen.accounts.permissions import BULK_ROLES, require_any_role
 from verenigingen.mijnrood import MijnroodExport, RowResult
 from verenigingen.mijnrood.rows import MEMBER_FIELDS
@@ -90,6 +92,15 @@ class Importer:
         """Match by Lidnr., then by e-mail; insert new members, update changed ones, leave the rest."""
         if not rows:
             return []
+        try:
+            return self._upsert_chunk(rows, result)
+        except IntegrityError:
+            raise ValidationFailed(
+                f"the members of rows {rows[0].row} to {rows[-1].row} could not be saved: another import changed "
+                "them at the same moment, or two Lidnr. differ only in upper and lower case; import the file again"
+            ) from None
+
+    def _upsert_chunk(self, rows: list[RowResult], result: ImportResult) -> list[tuple[RowResult, str]]:
         rejected = []
         ids = [r.values["member_id"] for r in rows if r.values["member_id"]]
         emails = [r.values["email"] for r in rows if r.values["email"]]

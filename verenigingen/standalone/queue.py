@@ -52,38 +52,29 @@ class RqJobQueue:
     def is_live(self, job_id: str) -> bool:
         return self.state_of(job_id) == LIVE
 
-    def enqueue_batch(self, tracker: str, batch_number: int, generation: int = 0) -> str:
-        job_id = batch_job_id(tracker, batch_number, generation)
+    def _enqueue(self, queue: Queue, job_id: str, function: str, args: tuple, timeout: int, **options) -> str:
+        """Enqueue unless a job with this id is alive (LIVE) or lingers dead (DEAD)."""
         if state := self.state_of(job_id):
             return state
-        options = {}
-        if HAS_RATE_LIMIT:
-            options["rate_limit"] = RateLimit(self.rate_limit_key, self.settings.max_concurrent_batches)
-        self.bulk.enqueue(
-            "verenigingen.standalone.jobs.run_bulk_batch",
-            tracker,
-            batch_number,
-            job_id=job_id,
-            job_timeout=self.settings.batch_timeout,
-            result_ttl=3600,
-            failure_ttl=86400,
-            **options,
+        queue.enqueue(
+            function, *args, job_id=job_id, job_timeout=timeout, result_ttl=3600, failure_ttl=86400, **options
         )
         return ENQUEUED
 
+    def enqueue_batch(self, tracker: str, batch_number: int, generation: int = 0) -> str:
+        options = {}
+        if HAS_RATE_LIMIT:
+            options["rate_limit"] = RateLimit(self.rate_limit_key, self.settings.max_concurrent_batches)
+        job_id = batch_job_id(tracker, batch_number, generation)
+        function = "verenigingen.standalone.jobs.run_bulk_batch"
+        return self._enqueue(
+            self.bulk, job_id, function, (tracker, batch_number), self.settings.batch_timeout, **options
+        )
+
     def enqueue_individual(self, request: str, generation: int = 0) -> str:
         job_id = individual_job_id(request, generation)
-        if state := self.state_of(job_id):
-            return state
-        self.individual.enqueue(
-            "verenigingen.standalone.jobs.run_individual",
-            request,
-            job_id=job_id,
-            job_timeout=self.settings.individual_timeout,
-            result_ttl=3600,
-            failure_ttl=86400,
-        )
-        return ENQUEUED
+        function = "verenigingen.standalone.jobs.run_individual"
+        return self._enqueue(self.individual, job_id, function, (request,), self.settings.individual_timeout)
 
     def clean_up(self) -> None:
         """RQ's registry clean-up: jobs of dead workers move to failed and free their rate-limit slots."""

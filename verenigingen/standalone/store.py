@@ -11,7 +11,7 @@ from sqlalchemy import and_, case, create_engine, event, func, insert, or_, sele
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from verenigingen.accounts.errors import DuplicateUserError, RetryableError
+from verenigingen.accounts.errors import DuplicateUserError, RetryableError, ValidationFailed
 from verenigingen.accounts.ports import (
     AuditEntry,
     MemberView,
@@ -57,8 +57,9 @@ def make_engine(url: str) -> Engine:
 
 
 def _create(url: str) -> Engine:
+    # hide_parameters: a database error must never carry a member's data into a message or a log.
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 60})
+        engine = create_engine(url, connect_args={"timeout": 60}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection, _record):
@@ -76,7 +77,7 @@ def _create(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, isolation_level="READ COMMITTED", pool_pre_ping=True)
+    return create_engine(url, isolation_level="READ COMMITTED", pool_pre_ping=True, hide_parameters=True)
 
 
 def _as_retryable(exc: DBAPIError) -> RetryableError | None:
@@ -223,7 +224,10 @@ class SqlStore:
             for r in new
         ]
         if rows:
-            self.db.execute(insert(requests_t), rows)
+            try:
+                self.db.execute(insert(requests_t), rows)
+            except IntegrityError:
+                raise ValidationFailed("a member already has an open account request") from None
         return [row["name"] for row in rows]
 
     _REQUEST_COLUMNS = (
@@ -464,6 +468,12 @@ class SqlStore:
             )
         )
         return done.rowcount == 1
+
+    def shrink_tracker(self, name: str, records: int) -> None:
+        t = bulk_operation_trackers.c
+        self.db.execute(
+            update(bulk_operation_trackers).where(t.name == name).values(total_records=t.total_records - records)
+        )
 
     def unfinished_trackers(self) -> list[str]:
         t = bulk_operation_trackers.c
