@@ -53,7 +53,7 @@ def assert_audit_trail_complete(world, tracker):
     assert steps[tracker] == expected
 
 
-@pytest.mark.parametrize("count", [1, 49, 50, 51, 99, 101, 500, 4700])
+@pytest.mark.parametrize("count", [1, 49, 50, 51, 99, 101, 500, pytest.param(4700, marks=pytest.mark.slow)])
 def test_every_eligible_member_gets_exactly_one_user(world, count):
     names = world.add_members(count)
     queued = queue_bulk_account_creation_for_members(world.host, ADMIN, names)

@@ -51,6 +51,7 @@ def test_five_workers_on_one_tracker_lose_no_increment(make_world):
     assert (tracker.processed_records, tracker.successful_records, completed) == (500, 500, 500)
 
 
+@pytest.mark.slow
 def test_an_individual_request_overtakes_94_bulk_batches(make_world):
     world = make_world(**FAULTY, VERENIGINGEN_FAULTS="delay:0.01")
     world.add_user("manager@vereniging.test", "Manager", Roles.MANAGER)
@@ -64,10 +65,15 @@ def test_an_individual_request_overtakes_94_bulk_batches(make_world):
     world.wait_until(done(world, queued.tracker), timeout=180)
     with world.store.transaction(readonly=True):
         db = world.store.db
-        finished_at = db.scalar(select(requests_t.c.completed_at).where(requests_t.c.name == request))
-        bulk_after = db.scalar(
+        asked_at, answered_at = db.execute(
+            select(requests_t.c.creation, requests_t.c.completed_at).where(requests_t.c.name == request)
+        ).one()
+        bulk = requests_t.c.bulk_operation_tracker == queued.tracker
+        waiting = db.scalar(select(func.count()).where(bulk, requests_t.c.started_at > asked_at))
+        jumped_ahead = db.scalar(
             select(func.count()).where(
-                requests_t.c.bulk_operation_tracker == queued.tracker, requests_t.c.completed_at > finished_at
+                bulk, requests_t.c.started_at > asked_at, requests_t.c.completed_at < answered_at
             )
         )
-    assert bulk_after >= 170, f"only {bulk_after} of 188 bulk members finished after the individual request"
+    # Only the batches the two workers were in the middle of may finish first (2 workers x 2 members, twice).
+    assert waiting > 100 and jumped_ahead <= 8, (waiting, jumped_ahead)

@@ -94,6 +94,7 @@ def test_exhausted_retries_fail_for_good(make_world):
     assert tracker.error_summary == "1 x gave up after 3 retries: TimeoutError"
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(make_world):
     world = make_world(**FAULTY, VERENIGINGEN_FAULTS="delay:0.05")
     names = world.add_members(150)
@@ -146,6 +147,3 @@ def _children_of(processes) -> list[int]:
         if os.path.exists(path):
             children += [int(pid) for pid in Path(path).read_text().split()]
     return children
-
-
-pytestmark = pytest.mark.slow
