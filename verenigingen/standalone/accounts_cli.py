@@ -273,11 +273,12 @@ def register(main: click.Group) -> None:
 
     @main.command("sweep")
     @click.option("--loop", is_flag=True, help="Keep sweeping (each worker runs one such process).")
-    def sweep_command(loop):
+    @click.option("--parent", type=int, default=None, hidden=True, help="Stop when this process is gone.")
+    def sweep_command(loop, parent):
         """Recover requests of vanished workers, re-enqueue due retries and lost jobs."""
         shost = StandaloneHost()
         if loop:
-            sweep_loop(shost)
+            sweep_loop(shost, parent)
             return
         click.echo(json.dumps(vars(sweep(shost.host))))
 

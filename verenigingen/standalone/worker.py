@@ -24,10 +24,10 @@ def sweep_once(shost: StandaloneHost) -> bool:
     return True
 
 
-def sweep_loop(shost: StandaloneHost) -> None:
-    """Sweep every half interval for as long as the process that started this one lives."""
-    parent = os.getppid()
-    while os.getppid() == parent:
+def sweep_loop(shost: StandaloneHost, parent: int | None = None) -> None:
+    """Sweep every half interval; with ``parent``, only for as long as that process is our parent
+    (a worker that died, even before this process got going, takes its sweeper with it)."""
+    while parent is None or os.getppid() == parent:
         try:
             sweep_once(shost)
         except Exception as exc:  # tried again at the next interval; the type only: no data in logs
@@ -45,7 +45,7 @@ def run_worker(shost: StandaloneHost, queues: list[str], burst: bool = False) ->
     worker = Worker(queues, connection=shost.redis, job_monitoring_interval=shost.settings.job_monitoring_interval)
     sweeper = None
     if not burst:
-        command = [sys.executable, "-m", "verenigingen.standalone.cli", "sweep", "--loop"]
+        command = [sys.executable, "-m", "verenigingen.standalone.cli", "sweep", "--loop", "--parent", str(os.getpid())]
         sweeper = subprocess.Popen(command, env=shost.environment.child_env())
     try:
         worker.work(burst=burst, logging_level="WARNING")
