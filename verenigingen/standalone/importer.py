@@ -23,7 +23,6 @@ from verenigingen.standalone.store import new_name
 
 CHUNK = 500
 REJECTED_REASONS_COLUMN = "Reden afgewezen"
-_STORED_FIELDS = tuple(f for f in MEMBER_FIELDS)
 
 
 @dataclass
@@ -41,7 +40,7 @@ class ImportResult:
 
 def _differs(existing, record: dict) -> bool:
     return any(
-        str(getattr(existing, f) or "") != str(record[f] if record[f] is not None else "") for f in _STORED_FIELDS
+        str(getattr(existing, f) or "") != str(record[f] if record[f] is not None else "") for f in MEMBER_FIELDS
     )
 
 
@@ -113,7 +112,7 @@ class Importer:
             by_email = {m.email: m for m in found if m.email}
             new_rows, now = [], utc_now()
             for row in rows:
-                record = {f: row.values[f] for f in _STORED_FIELDS}
+                record = {f: row.values[f] for f in MEMBER_FIELDS}
                 existing = by_id.get(record["member_id"]) or by_email.get(record["email"])
                 owner = by_email.get(record["email"])
                 if (
