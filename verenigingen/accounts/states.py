@@ -9,8 +9,6 @@ class RequestStatus:
     FAILED = "Failed"
     CANCELLED = "Cancelled"
 
-    OPEN = (REQUESTED, QUEUED, PROCESSING)
-
 
 class TrackerStatus:
     QUEUED = "Queued"
