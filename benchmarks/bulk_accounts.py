@@ -81,7 +81,7 @@ class Bench:
 
     def tracker_done(self, tracker: str) -> bool:
         with self.store.transaction(readonly=True):
-            return self.store.get_tracker(tracker).status in (TrackerStatus.COMPLETED, TrackerStatus.FAILED)
+            return self.store.get_tracker(tracker).status in TrackerStatus.FINISHED
 
 
 def individual_latencies(bench: Bench, names: list[str], stop: threading.Event, out: list[float]) -> None:

@@ -1,16 +1,23 @@
-"""Concurrency with real workers: the cap on bulk batches, exact counters, individual requests first."""
+"""Concurrency with real workers, on every RQ version: the engine's cap on bulk batches (sampled from the
+database), slots of killed workers coming back, exact counters, individual requests never waiting."""
+
+import os
+import signal
+import threading
+import time
 
 import pytest
-from rq.job import Job
 from sqlalchemy import func, select
 
 from tests.accounts.conftest import ADMIN
+from tests.accounts.test_bulk import assert_every_member_has_exactly_one_user
+from tests.accounts.test_faults import _children_of
 from verenigingen.accounts.bulk import queue_bulk_account_creation_for_members
 from verenigingen.accounts.individual import queue_account_creation_for_member
-from verenigingen.accounts.ports import batch_job_id
 from verenigingen.accounts.states import RequestStatus, Roles, TrackerStatus
-from verenigingen.standalone.queue import HAS_RATE_LIMIT
+from verenigingen.standalone.host import utc_now
 from verenigingen.standalone.schema import account_creation_requests as requests_t
+from verenigingen.standalone.schema import batch_slots
 
 FAULTY = {"VERENIGINGEN_HOST_FACTORY": "tests.accounts.faults:make_host"}
 
@@ -19,25 +26,81 @@ def done(world, tracker):
     return lambda: world.tracker(tracker).status == TrackerStatus.COMPLETED
 
 
-def most_at_once(intervals: list[tuple[float, float]]) -> int:
-    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
-    running = peak = 0
-    for _, change in events:
-        running += change
-        peak = max(peak, running)
-    return peak
+def in_progress(world) -> tuple[int, int]:
+    """(slots held, batches with a member being processed), as the database says right now."""
+    now = utc_now()
+    pool = world.shost.settings.bulk_queue
+    r, s = requests_t.c, batch_slots.c
+    with world.store.transaction(readonly=True):
+        db = world.store.db
+        held = db.scalar(
+            select(func.count()).where(s.pool == pool, s.holder.is_not(None), s.lease_expires_at >= now)
+        )
+        batches = db.execute(
+            select(r.bulk_operation_tracker, r.batch_number)
+            .where(r.status == RequestStatus.PROCESSING, r.lease_expires_at >= now)
+            .distinct()
+        ).all()
+    return held, len(batches)
 
 
-@pytest.mark.skipif(not HAS_RATE_LIMIT, reason="RQ < 3.0 has no RateLimit: there the bulk worker count is the cap")
-def test_eight_workers_never_run_more_than_five_batches_at_once(make_world):
-    world = make_world(**FAULTY, VERENIGINGEN_FAULTS="delay:0.1")
-    queued = queue_bulk_account_creation_for_members(world.host, ADMIN, world.add_members(80), batch_size=5)
-    world.start_workers(8, queues="bulk")
+class Sampler(threading.Thread):
+    """Samples in_progress() every few milliseconds while a run goes on; keeps the peaks."""
+
+    def __init__(self, world):
+        super().__init__(daemon=True)
+        self.world, self.stop, self.peak_slots, self.peak_batches, self.samples = world, threading.Event(), 0, 0, 0
+
+    def run(self):
+        while not self.stop.is_set():
+            held, batches = in_progress(self.world)
+            self.peak_slots, self.peak_batches = max(self.peak_slots, held), max(self.peak_batches, batches)
+            self.samples += 1
+            time.sleep(0.01)
+
+
+@pytest.mark.parametrize("workers", [8, 12])
+def test_many_workers_never_run_more_than_five_batches_at_once(make_world, workers):
+    world = make_world(**FAULTY, VERENIGINGEN_FAULTS="delay:0.03")
+    names = world.add_members(120)
+    queued = queue_bulk_account_creation_for_members(world.host, ADMIN, names, batch_size=5)
+    sampler = Sampler(world)
+    sampler.start()
+    world.start_workers(workers, queues="bulk")
+    try:
+        world.wait_until(done(world, queued.tracker), timeout=180)
+    finally:
+        sampler.stop.set()
+        sampler.join()
+    assert sampler.samples > 50
+    assert sampler.peak_slots <= 5 and sampler.peak_batches <= 5, (sampler.peak_slots, sampler.peak_batches)
+    assert sampler.peak_batches >= 2, "the batches did not run in parallel at all"
+    assert_every_member_has_exactly_one_user(world, names)
+
+
+def test_a_killed_worker_gives_its_slot_back_within_its_lease(make_world):
+    world = make_world(**FAULTY, VERENIGINGEN_FAULTS="delay:0.2", VERENIGINGEN_MAX_CONCURRENT_BATCHES="1")
+    names = world.add_members(20)
+    queued = queue_bulk_account_creation_for_members(world.host, ADMIN, names, batch_size=10)
+    victim = world.start_workers(1)
+    world.wait_until(lambda: world.tracker(queued.tracker).processed_records >= 2, timeout=60)
+    with world.store.transaction(readonly=True):
+        (holder,) = world.store.db.scalars(select(batch_slots.c.holder).where(batch_slots.c.holder.is_not(None)))
+    for pid in [*_children_of(victim), victim[0].pid]:
+        os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    world.start_workers(1)
+
+    def taken_by_another():
+        with world.store.transaction(readonly=True):
+            holders = set(world.store.db.scalars(select(batch_slots.c.holder)))
+        return bool(holders - {None, holder})
+
+    world.wait_until(taken_by_another, timeout=60)
+    lease, sweep = world.shost.settings.lease_seconds, world.shost.settings.sweep_interval
+    assert time.monotonic() - killed <= lease + sweep + 5
     world.wait_until(done(world, queued.tracker), timeout=120)
-    jobs = [Job.fetch(batch_job_id(queued.tracker, b), connection=world.redis) for b in range(1, 17)]
-    intervals = [(job.started_at.timestamp(), job.ended_at.timestamp()) for job in jobs]
-    peak = most_at_once(intervals)
-    assert 3 <= peak <= 5, peak  # parallel, and capped
+    assert_every_member_has_exactly_one_user(world, names)
 
 
 def test_five_workers_on_one_tracker_lose_no_increment(make_world):
@@ -51,29 +114,32 @@ def test_five_workers_on_one_tracker_lose_no_increment(make_world):
     assert (tracker.processed_records, tracker.successful_records, completed) == (500, 500, 500)
 
 
-@pytest.mark.slow
-def test_an_individual_request_overtakes_94_bulk_batches(make_world):
-    world = make_world(**FAULTY, VERENIGINGEN_FAULTS="delay:0.01")
+def test_approvals_during_a_bulk_run_start_within_seconds_with_five_busy_workers(make_world):
+    """Five workers, each serving both queues and each running a slow batch: an approval still starts at
+    once, because the first batch to look serves it between two of its members."""
+    world = make_world(**FAULTY, VERENIGINGEN_FAULTS="delay:0.05")
     world.add_user("manager@vereniging.test", "Manager", Roles.MANAGER)
-    bulk = world.add_members(188)
-    (single,) = world.add_members(1, prefix="approved")
-    queued = queue_bulk_account_creation_for_members(world.host, ADMIN, bulk, batch_size=2)
-    assert queued.total_batches == 94
-    world.start_workers(2)
-    world.wait_until(lambda: world.tracker(queued.tracker).processed_records >= 2, timeout=60)
-    request = queue_account_creation_for_member(world.host, "manager@vereniging.test", single)
-    world.wait_until(done(world, queued.tracker), timeout=180)
+    bulk = world.add_members(400)
+    approved = world.add_members(4, prefix="approved")
+    queued = queue_bulk_account_creation_for_members(world.host, ADMIN, bulk)
+    world.start_workers(5)
+    world.wait_until(lambda: in_progress(world)[0] == 5, timeout=60)  # every worker is in a batch
+    requests = []
+    for member in approved:
+        requests.append(queue_account_creation_for_member(world.host, "manager@vereniging.test", member))
+        time.sleep(0.5)
+    world.wait_until(done(world, queued.tracker), timeout=240)
     with world.store.transaction(readonly=True):
-        db = world.store.db
-        asked_at, answered_at = db.execute(
-            select(requests_t.c.creation, requests_t.c.completed_at).where(requests_t.c.name == request)
-        ).one()
-        bulk = requests_t.c.bulk_operation_tracker == queued.tracker
-        waiting = db.scalar(select(func.count()).where(bulk, requests_t.c.started_at > asked_at))
-        jumped_ahead = db.scalar(
-            select(func.count()).where(
-                bulk, requests_t.c.started_at > asked_at, requests_t.c.completed_at < answered_at
+        rows = world.store.db.execute(
+            select(requests_t.c.creation, requests_t.c.started_at, requests_t.c.status).where(
+                requests_t.c.name.in_(requests)
             )
+        ).all()
+        bulk_finished = world.store.db.scalar(
+            select(func.max(requests_t.c.completed_at)).where(requests_t.c.bulk_operation_tracker == queued.tracker)
         )
-    # Only the batches the two workers were in the middle of may finish first (2 workers x 2 members, twice).
-    assert waiting > 100 and jumped_ahead <= 8, (waiting, jumped_ahead)
+    waits = sorted((started - asked).total_seconds() for asked, started, _ in rows)
+    assert [status for *_, status in rows] == [RequestStatus.COMPLETED] * 4
+    # A 50-member batch takes at least 2.5 s here; the approvals waited for none of them.
+    assert waits[-1] < 2.0, waits
+    assert all(started < bulk_finished for _, started, _ in rows)

@@ -33,7 +33,7 @@ def requests_by_member(world) -> dict[str, tuple]:
 
 
 def finished(world, tracker):
-    return lambda: world.tracker(tracker).status in (TrackerStatus.COMPLETED, TrackerStatus.FAILED)
+    return lambda: world.tracker(tracker).status in TrackerStatus.FINISHED
 
 
 def test_passing_faults_are_retried_and_succeed(make_world):
@@ -56,7 +56,7 @@ def test_permanent_errors_fail_once_are_reported_and_can_be_retried(make_world):
     faulty.run_burst(2)
     tracker = faulty.tracker(queued.tracker)
     assert (tracker.status, tracker.processed_records, tracker.successful_records, tracker.failed_records) == (
-        TrackerStatus.COMPLETED,
+        TrackerStatus.COMPLETED_WITH_ERRORS,
         20,
         17,
         3,
@@ -67,7 +67,7 @@ def test_permanent_errors_fail_once_are_reported_and_can_be_retried(make_world):
         f"MEM-m{i:05d}": (0, ErrorCategory.PERMANENT) for i in range(3)
     }
     # The administrator fixes the cause (here: workers without the fault) and retries.
-    assert retry_failed_requests(faulty.host, ADMIN, queued.tracker) == 3
+    assert retry_failed_requests(faulty.host, ADMIN, queued.tracker).retried == 3
     faulty.env.pop("VERENIGINGEN_HOST_FACTORY")
     faulty.run_burst(1)
     tracker = faulty.tracker(queued.tracker)

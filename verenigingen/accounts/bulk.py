@@ -1,18 +1,20 @@
 """The bulk path: validate, create requests in chunks, enqueue one job per batch, process batches."""
 
-import logging
 import math
+import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from verenigingen.accounts.dispatch import dispatch_due_batches
 from verenigingen.accounts.eligibility import Refusal, check_members
-from verenigingen.accounts.errors import ValidationFailed, classify
-from verenigingen.accounts.manager import REQUEST, AccountCreationManager
+from verenigingen.accounts.errors import QueueingInterrupted, ValidationFailed
+from verenigingen.accounts.manager import REQUEST, AccountCreationManager, link_existing_user, with_conflict_retries
 from verenigingen.accounts.permissions import BULK_ROLES, require_any_role, require_grantable
-from verenigingen.accounts.ports import ENQUEUED, AuditEntry, Host, NewRequest, NewTracker
-from verenigingen.accounts.states import ErrorCategory, RequestStatus, TrackerStatus
+from verenigingen.accounts.ports import AuditEntry, Host, NewRequest, NewTracker
+from verenigingen.accounts.slots import BatchSlot, SlotLost, take_slot
+from verenigingen.accounts.states import RequestStatus, TrackerStatus
+from verenigingen.accounts.trackers import TRACKER, complete_tracker_if_done, seal_tracker
 
-log = logging.getLogger(__name__)
-TRACKER = "Bulk Operation Tracker"
 MEMBER = "Member"
 
 
@@ -63,7 +65,7 @@ def queue_bulk_account_creation_for_members(
     if checked.link:
         with store.transaction():
             for member, user in checked.link:
-                store.link_member(member.name, user.name)
+                link_existing_user(store, member.name, user.name, role_tuple, role_profile, actor)
             store.add_audit(
                 [
                     AuditEntry(MEMBER, m.name, None, "Linked", actor, "existing user of the same e-mail")
@@ -84,6 +86,8 @@ def queue_bulk_account_creation_for_members(
     if not eligible:
         return result
 
+    now = host.clock()
+    lease = timedelta(seconds=settings.lease_seconds)
     with store.transaction():
         tracker = NewTracker(
             "Account Creation",
@@ -94,10 +98,8 @@ def queue_bulk_account_creation_for_members(
             priority or settings.bulk_priority,
             actor,
         )
-        result.tracker = store.insert_tracker(tracker, host.clock())
-        store.add_audit(
-            [AuditEntry(TRACKER, result.tracker, None, TrackerStatus.QUEUED, actor, "created")], host.clock()
-        )
+        result.tracker = store.insert_tracker(tracker, TrackerStatus.PREPARING, now, now + lease)
+        store.add_audit([AuditEntry(TRACKER, result.tracker, None, TrackerStatus.PREPARING, actor, "created")], now)
     requests = [
         NewRequest(
             "Member",
@@ -113,53 +115,42 @@ def queue_bulk_account_creation_for_members(
         )
         for index, m in enumerate(eligible)
     ]
-    refused = _insert_in_chunks(host, actor, result, requests)
-    if refused:
-        with store.transaction():
-            store.shrink_tracker(result.tracker, refused)
-        result.requested -= refused
-    # Only now, with every row committed, do jobs exist that could read them.
-    result.enqueued_batches = dispatch_batches(host, result.tracker, result.total_batches)
+    result.requested -= _insert_in_chunks(host, actor, result.tracker, requests, result.validation_errors)
+    # Sealed in one transaction: only now do workers, the sweeper and completion see its requests.
+    if seal_tracker(host, result.tracker, actor) is None:
+        raise QueueingInterrupted(f"bulk operation {result.tracker} was sealed by the sweeper while queueing")
+    result.enqueued_batches = dispatch_due_batches(host)
     return result
 
 
-def _insert_in_chunks(host: Host, actor: str, result: BulkQueued, requests: list[NewRequest]) -> int:
-    """Requests in chunks of 100, one transaction each. A chunk that collides with an open request made
-    meanwhile (an approval, another import) goes in one by one; returns how many were refused."""
-    refused = 0
+def _insert_in_chunks(host: Host, actor: str, tracker: str, requests: list[NewRequest], refusals: list[Refusal]) -> int:
+    """Requests in chunks, one transaction each, renewing the preparation's lease (a writer that stops is
+    noticed by the sweeper). A chunk that collides with an open request made meanwhile (an approval,
+    another import) goes in one by one; returns how many were refused."""
+    store, refused = host.store, 0
 
     def insert(chunk: list[NewRequest]) -> None:
-        with host.store.transaction():
-            names = host.store.insert_requests(chunk, host.clock())
-            reason = f"bulk operation {result.tracker}"
-            entries = [AuditEntry(REQUEST, n, None, RequestStatus.QUEUED, actor, reason) for n in names]
-            host.store.add_audit(entries, host.clock())
+        now = host.clock()
+        with store.transaction():
+            if not store.renew_preparation(tracker, now + timedelta(seconds=host.settings.lease_seconds)):
+                raise QueueingInterrupted(f"bulk operation {tracker} was sealed by the sweeper while queueing")
+            names = store.insert_requests(chunk, RequestStatus.REQUESTED, now)
+            reason = f"bulk operation {tracker}"
+            store.add_audit([AuditEntry(REQUEST, n, None, RequestStatus.REQUESTED, actor, reason) for n in names], now)
 
     size = host.settings.request_chunk_size
     for start in range(0, len(requests), size):
         try:
-            insert(requests[start : start + size])
+            with_conflict_retries(host, lambda c=requests[start : start + size]: insert(c))
         except ValidationFailed:
             for request in requests[start : start + size]:
                 try:
-                    insert([request])
+                    with_conflict_retries(host, lambda r=request: insert([r]))
                 except ValidationFailed:
-                    result.validation_errors.append(
-                        Refusal(request.source_record, "open_request", "already has an open account request")
-                    )
+                    why = "already has an open account request"
+                    refusals.append(Refusal(request.source_record, "open_request", why))
                     refused += 1
     return refused
-
-
-def dispatch_batches(host: Host, tracker: str, total_batches: int) -> int:
-    """Enqueue every batch; if the transport fails, the committed requests wait for the sweeper."""
-    try:
-        return [host.jobs.enqueue_batch(tracker, b) for b in range(1, total_batches + 1)].count(ENQUEUED)
-    except Exception as exc:
-        if classify(exc) != ErrorCategory.RETRYABLE:
-            raise
-        log.warning("could not enqueue (%s); the sweeper will enqueue the batches", type(exc).__name__)
-        return 0
 
 
 @dataclass
@@ -168,69 +159,63 @@ class BatchOutcome:
     failed: int = 0
     retry: int = 0
     skipped: int = 0
+    individual: int = 0  # individual requests this batch served on the way (they never wait behind it)
+    no_slot: bool = False  # every slot was taken: the batch waits until a finishing batch hands one on
+    slot_lost: bool = False  # the slot's lease ran out (the batch stalled): the rest is left to others
     tracker_completed: bool = False
 
 
 def process_bulk_account_creation_batch(host: Host, tracker: str, batch_number: int) -> BatchOutcome:
-    """Run every due request of one batch, one member per transaction; then try to complete the tracker."""
-    store = host.store
-    with store.transaction():
+    """Run every due request of one batch under a batch slot, one member per transaction, serving due
+    individual requests in between; then hand the slot on and try to complete the tracker."""
+    store, outcome = host.store, BatchOutcome()
+    with store.transaction(readonly=True):
         names = store.batch_requests(tracker, batch_number)
-        if store.start_tracker(tracker, batch_number, host.clock()):
-            requested_by = store.get_tracker(tracker).requested_by
-            store.add_audit(
-                [
-                    AuditEntry(
-                        TRACKER,
-                        tracker,
-                        TrackerStatus.QUEUED,
-                        TrackerStatus.PROCESSING,
-                        requested_by,
-                        f"batch {batch_number} started",
-                        host.worker,
-                    )
-                ],
-                host.clock(),
-            )
-    manager = AccountCreationManager(host)
-    outcome = BatchOutcome()
-    for name in names:
-        result = manager.process(name)
-        setattr(outcome, result, getattr(outcome, result) + 1)
+    if names:
+        slot = take_slot(host, f"{tracker}:{batch_number}@{host.worker}")
+        if slot is None:
+            outcome.no_slot = True
+            return outcome
+        try:
+            _start(host, tracker, batch_number)
+            _run(host, slot, names, outcome)
+        finally:
+            slot.release()
+        dispatch_due_batches(host)  # the slot goes to the next due batch now, not at the next sweep
     outcome.tracker_completed = complete_tracker_if_done(host, tracker)
     return outcome
 
 
-def complete_tracker_if_done(host: Host, tracker: str) -> bool:
-    """Exactly one caller wins the conditional update and writes the audit entry."""
-    store = host.store
-    with store.transaction():
-        view = store.get_tracker(tracker)
-        if view.status != TrackerStatus.PROCESSING or view.processed_records < view.total_records:
-            return False
-        if not store.complete_tracker_if_done(tracker, host.clock(), error_summary(host, tracker)):
-            return False
-        view = store.get_tracker(tracker)
-        store.add_audit(
-            [
-                AuditEntry(
-                    TRACKER,
-                    tracker,
-                    TrackerStatus.PROCESSING,
-                    view.status,
-                    view.requested_by,
-                    f"{view.successful_records} created, {view.failed_records} failed",
-                    host.worker,
-                )
-            ],
-            host.clock(),
-        )
-    return True
+def _start(host: Host, tracker: str, batch_number: int) -> None:
+    with host.store.transaction():
+        if host.store.start_tracker(tracker, batch_number, host.clock()):
+            view = host.store.get_tracker(tracker)
+            reason = f"batch {batch_number} started"
+            entry = AuditEntry(
+                TRACKER, tracker, TrackerStatus.QUEUED, TrackerStatus.PROCESSING, view.requested_by, reason, host.worker
+            )
+            host.store.add_audit([entry], host.clock())
 
 
-def error_summary(host: Host, tracker: str) -> str | None:
-    """Failure reasons with their counts; reasons never hold personal data (see errors.describe)."""
-    counts: dict[str, int] = {}
-    for request in host.store.failed_requests(tracker):
-        counts[request.failure_reason] = counts.get(request.failure_reason, 0) + 1
-    return "; ".join(f"{count} x {reason}" for reason, count in sorted(counts.items())) or None
+def _run(host: Host, slot: BatchSlot, names: list[str], outcome: BatchOutcome) -> None:
+    manager = AccountCreationManager(host)
+    interval = host.settings.individual_check_seconds
+    next_check = time.monotonic() + interval
+    for name in names:
+        if time.monotonic() >= next_check:
+            outcome.individual += _serve_individual_requests(host, manager)
+            next_check = time.monotonic() + interval
+        try:
+            result = manager.process(name, slot)
+        except SlotLost:
+            outcome.slot_lost = True
+            return
+        setattr(outcome, result, getattr(outcome, result) + 1)
+
+
+def _serve_individual_requests(host: Host, manager: AccountCreationManager) -> int:
+    """An approval made while every worker runs a batch is served by the first batch that looks, between
+    two of its members: it never waits for a whole batch (their own jobs find them done)."""
+    with host.store.transaction(readonly=True):
+        due = host.store.due_individual_requests(host.clock(), limit=10)
+    return sum(manager.process(request) != "skipped" for request, _ in due)

@@ -15,9 +15,13 @@ class AccountSettings:
     individual_queue: str = "individual"  # served before bulk work
     bulk_priority: str = "Low"
     retry_backoff: tuple[int, ...] = (300, 600, 1200)  # seconds before retry 1, 2, 3
-    lease_seconds: int = 120  # a request in Processing longer than this lost its worker
+    lease_seconds: int = 120  # a claim (request, batch slot, preparation) not renewed for this long lost its worker
     sweep_interval: int = 30
-    job_monitoring_interval: int = 30  # a dead worker's bulk slot is freed this + 60 s after its last heartbeat
+    job_monitoring_interval: int = 30  # a job whose worker sent no heartbeat for 3 of these is dead
+    conflict_attempts: int = 5  # tries of a member's transaction on deadlocks and lock waits, before a retry
+    conflict_pause: tuple[float, float] = (0.02, 0.25)  # jittered pause between those tries, in seconds
+    individual_check_seconds: float = 0.5  # how often a running batch looks for individual requests to serve
+    stall_seconds: int = 300  # nothing moved for this long (and no retry due later): a tracker is stuck
     default_role: str = "Verenigingen Member"
     eligible_statuses: frozenset[str] = frozenset({"Active"})
 
@@ -33,11 +37,19 @@ class AccountSettings:
     def from_env(cls, environ=os.environ) -> "AccountSettings":
         """Defaults, with the operator's overrides: VERENIGINGEN_RETRY_BACKOFF="300,600,1200",
         VERENIGINGEN_LEASE_SECONDS, VERENIGINGEN_SWEEP_INTERVAL, VERENIGINGEN_MAX_CONCURRENT_BATCHES,
-        VERENIGINGEN_JOB_MONITORING_INTERVAL, VERENIGINGEN_BULK_QUEUE, VERENIGINGEN_INDIVIDUAL_QUEUE."""
+        VERENIGINGEN_JOB_MONITORING_INTERVAL, VERENIGINGEN_STALL_SECONDS, VERENIGINGEN_BATCH_SIZE,
+        VERENIGINGEN_BULK_QUEUE, VERENIGINGEN_INDIVIDUAL_QUEUE."""
         settings = cls()
         if backoff := environ.get("VERENIGINGEN_RETRY_BACKOFF"):
             settings = replace(settings, retry_backoff=tuple(int(s) for s in backoff.split(",")))
-        for name in ("lease_seconds", "sweep_interval", "max_concurrent_batches", "job_monitoring_interval"):
+        for name in (
+            "lease_seconds",
+            "sweep_interval",
+            "max_concurrent_batches",
+            "job_monitoring_interval",
+            "stall_seconds",
+            "batch_size",
+        ):
             if value := environ.get(f"VERENIGINGEN_{name.upper()}"):
                 settings = replace(settings, **{name: int(value)})
         for name in ("bulk_queue", "individual_queue"):

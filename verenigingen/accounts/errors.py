@@ -1,7 +1,9 @@
 """Why account creation failed, and whether trying again can help.
 
 Classification looks at the exception's type first (including its base classes, by qualified name,
-so hosts' database and Redis errors count without importing them here), then at its message.
+so hosts' database and Redis errors count without importing them here), then at database error codes,
+and only then at its message. Only known passing faults are retryable: anything else (a missing table,
+access denied, a corrupt database) is permanent, so that it shows up at once instead of after retries.
 """
 
 import re
@@ -17,6 +19,11 @@ class RetryableError(AccountCreationError):
     """A passing fault: timeouts, lost connections, deadlocks, lock waits, Redis unavailable."""
 
     category = ErrorCategory.RETRYABLE
+
+
+class ConflictError(RetryableError):
+    """Two transactions wanted the same rows (deadlock, lock wait, a record changed meanwhile):
+    retried in place a few times before it costs one of the member's retries."""
 
 
 class PermanentError(AccountCreationError):
@@ -39,7 +46,22 @@ class MissingFieldError(ValidationFailed):
     pass
 
 
+class DatabaseError(PermanentError):
+    """The database refused in a way no retry fixes (missing table, access denied, corruption)."""
+
+
+class QueueingInterrupted(AccountCreationError):
+    """The sweeper sealed a bulk operation whose queueing had stopped; this late writer must stop."""
+
+
 # Exception types, by qualified name, that are passing faults wherever they come from.
+CONFLICT_TYPE_NAMES = frozenset(
+    {
+        "frappe.exceptions.QueryDeadlockError",
+        "frappe.exceptions.QueryTimeoutError",  # lock wait timeout
+        "frappe.exceptions.TimestampMismatchError",  # "the record has changed since you opened it"
+    }
+)
 RETRYABLE_TYPE_NAMES = frozenset(
     {
         "builtins.TimeoutError",
@@ -48,10 +70,6 @@ RETRYABLE_TYPE_NAMES = frozenset(
         "redis.exceptions.ConnectionError",
         "redis.exceptions.TimeoutError",
         "redis.exceptions.BusyLoadingError",
-        "rq.timeouts.JobTimeoutException",
-        "frappe.exceptions.QueryDeadlockError",
-        "frappe.exceptions.QueryTimeoutError",
-        "frappe.exceptions.DatabaseOperationalError",
     }
 )
 PERMANENT_TYPE_NAMES = frozenset(
@@ -65,10 +83,27 @@ PERMANENT_TYPE_NAMES = frozenset(
         "builtins.KeyError",
     }
 )
-# Only when the type says nothing: wording of passing faults across MariaDB, SQLite and Redis.
+# Exceptions that mean "this job must end now" (its time is up): never recorded as a member's failure.
+JOB_ENDING_TYPE_NAMES = frozenset({"rq.timeouts.JobTimeoutException", "rq.timeouts.BaseTimeoutException"})
+
+# MariaDB/MySQL error codes of passing faults.
+CONFLICT_CODES = {1205: "lock wait timeout", 1213: "deadlock"}
+PASSING_CODES = {
+    1040: "too many connections",
+    1927: "connection killed",
+    2003: "cannot connect",
+    2006: "server gone away",
+    2013: "lost connection",
+    4031: "disconnected by the server",
+}
+# Only when neither type nor code says anything: wording of passing faults across MariaDB, SQLite, Redis.
+_CONFLICT_WORDS = re.compile(
+    r"deadlock|lock wait timeout|database is locked|database table is locked|record has changed|"
+    r"try restarting transaction",
+    re.IGNORECASE,
+)
 _RETRYABLE_WORDS = re.compile(
-    r"deadlock|lock wait timeout|database is locked|timed? ?out|lost connection|gone away|"
-    r"connection (refused|reset)|too many connections|try restarting transaction|throttled",
+    r"timed? ?out|lost connection|gone away|connection (refused|reset)|too many connections|throttled",
     re.IGNORECASE,
 )
 
@@ -77,23 +112,70 @@ def _type_names(exc: BaseException) -> set[str]:
     return {f"{cls.__module__}.{cls.__qualname__}" for cls in type(exc).__mro__}
 
 
+_DATABASE_MODULES = ("pymysql", "MySQLdb", "mysql", "mariadb", "sqlalchemy")
+
+
+def database_code(exc: BaseException) -> int | None:
+    """The MariaDB error code of a database driver's error, or of the one SQLAlchemy wraps (in .orig)."""
+    for candidate in (exc, getattr(exc, "orig", None)):
+        module = type(candidate).__module__.split(".")[0]
+        args = getattr(candidate, "args", None)
+        if module in _DATABASE_MODULES and args and isinstance(args[0], int):
+            return args[0]
+    return None
+
+
+def _causes(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A deadlock, lock wait or changed record: worth trying again in place, straight away."""
+    for cause in _causes(exc):
+        if isinstance(cause, ConflictError) or _type_names(cause) & CONFLICT_TYPE_NAMES:
+            return True
+        if database_code(cause) in CONFLICT_CODES:
+            return True
+        if isinstance(cause, AccountCreationError):
+            return False
+    return bool(_CONFLICT_WORDS.search(str(exc)))
+
+
+def ends_job(exc: BaseException) -> bool:
+    """The job's time is up (or the process is told to stop): put the member back and end the job."""
+    return not isinstance(exc, Exception) or bool(_type_names(exc) & JOB_ENDING_TYPE_NAMES)
+
+
 def classify(exc: BaseException) -> str:
     """ErrorCategory.RETRYABLE or ErrorCategory.PERMANENT for ``exc``."""
     if isinstance(exc, AccountCreationError):
         return exc.category
     names = _type_names(exc)
-    if names & RETRYABLE_TYPE_NAMES:
+    if names & (RETRYABLE_TYPE_NAMES | CONFLICT_TYPE_NAMES):
         return ErrorCategory.RETRYABLE
     if names & PERMANENT_TYPE_NAMES:
         return ErrorCategory.PERMANENT
+    code = database_code(exc)
+    if code is not None:
+        return ErrorCategory.RETRYABLE if code in CONFLICT_CODES or code in PASSING_CODES else ErrorCategory.PERMANENT
     cause = exc.__cause__ or exc.__context__
     if cause is not None and cause is not exc and classify(cause) == ErrorCategory.RETRYABLE:
         return ErrorCategory.RETRYABLE
-    return ErrorCategory.RETRYABLE if _RETRYABLE_WORDS.search(str(exc)) else ErrorCategory.PERMANENT
+    text = str(exc)
+    passing = _CONFLICT_WORDS.search(text) or _RETRYABLE_WORDS.search(text)
+    return ErrorCategory.RETRYABLE if passing else ErrorCategory.PERMANENT
 
 
 def describe(exc: BaseException) -> str:
     """A failure reason safe to store: the type and the engine's own message, never raw data values."""
     if isinstance(exc, AccountCreationError):
         return str(exc)
+    code = database_code(exc)
+    if code is not None:
+        known = CONFLICT_CODES.get(code) or PASSING_CODES.get(code)
+        return f"database: {known}" if known else f"database error {code} ({type(exc).__name__})"
     return type(exc).__name__

@@ -2,10 +2,11 @@
 
 from verenigingen.accounts.eligibility import check_members
 from verenigingen.accounts.errors import ValidationFailed, classify
-from verenigingen.accounts.manager import REQUEST, AccountCreationManager
+from verenigingen.accounts.manager import AccountCreationManager, link_existing_user
 from verenigingen.accounts.permissions import INDIVIDUAL_ROLES, require_any_role, require_grantable
 from verenigingen.accounts.ports import AuditEntry, Host, NewRequest
 from verenigingen.accounts.states import ErrorCategory, RequestStatus
+from verenigingen.accounts.trackers import REQUEST
 
 
 def queue_account_creation_for_member(
@@ -28,7 +29,7 @@ def queue_account_creation_for_member(
             raise ValidationFailed(f"member {member} {checked.refused[0].message}")
         if checked.link:
             ((linked, user),) = checked.link
-            store.link_member(linked.name, user.name)
+            link_existing_user(store, linked.name, user.name, granted, role_profile, actor)
             store.add_audit(
                 [AuditEntry("Member", member, None, "Linked", actor, "existing user of the same e-mail")],
                 host.clock(),
@@ -45,7 +46,7 @@ def queue_account_creation_for_member(
             priority,
             actor,
         )
-        (name,) = store.insert_requests([request], host.clock())
+        (name,) = store.insert_requests([request], RequestStatus.QUEUED, host.clock())
         store.add_audit([AuditEntry(REQUEST, name, None, RequestStatus.QUEUED, actor, "member approved")], host.clock())
     try:
         host.jobs.enqueue_individual(name)

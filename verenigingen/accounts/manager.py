@@ -1,14 +1,24 @@
 """AccountCreationManager: one request, one member, one user, each in its own transaction."""
 
+import random
+import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from verenigingen.accounts.errors import DuplicateUserError, PermanentError, ValidationFailed, classify, describe
+from verenigingen.accounts.errors import (
+    DuplicateUserError,
+    PermanentError,
+    ValidationFailed,
+    classify,
+    describe,
+    ends_job,
+    is_conflict,
+)
 from verenigingen.accounts.permissions import BULK_ROLES, INDIVIDUAL_ROLES, require_any_role, require_grantable
-from verenigingen.accounts.ports import AuditEntry, Host, MemberView, RequestView
+from verenigingen.accounts.ports import AuditEntry, Host, MemberView, RequestView, Store
+from verenigingen.accounts.slots import BatchSlot
 from verenigingen.accounts.states import ErrorCategory, RequestStatus
-
-REQUEST = "Account Creation Request"
+from verenigingen.accounts.trackers import REQUEST
 
 
 class _ClaimLost(Exception):
@@ -20,6 +30,27 @@ def same_person(a: str, b: str) -> bool:
     return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
 
 
+def link_existing_user(
+    store: Store, member: str, user: str, roles: tuple[str, ...], role_profile: str | None, by: str
+) -> None:
+    """A member linked to a user that already exists ends with what a new account would get."""
+    store.grant_roles(user, roles, role_profile, by)
+    store.link_member(member, user, by)
+
+
+def with_conflict_retries(host: Host, work):
+    """Run ``work()`` (one transaction); a deadlock or lock wait is tried again in place, after a short
+    jittered pause, before it is allowed to count as a failure."""
+    low, high = host.settings.conflict_pause
+    for attempt in range(1, host.settings.conflict_attempts + 1):
+        try:
+            return work()
+        except Exception as exc:
+            if attempt == host.settings.conflict_attempts or not is_conflict(exc):
+                raise
+            time.sleep(random.uniform(low, high) * attempt)
+
+
 @dataclass
 class AccountCreationManager:
     """Creates (or links) the user of one request. Running a request twice never makes a second user."""
@@ -27,19 +58,24 @@ class AccountCreationManager:
     host: Host
     _roles: dict[str, set[str]] = field(default_factory=dict)
 
-    def process(self, name: str) -> str:
-        """'completed', 'retry', 'failed', or 'skipped' when the request is not ours to run now."""
-        store, now = self.host.store, self.host.clock()
-        with store.transaction():
-            request = store.claim_request(
-                name, self.host.worker, now, now + timedelta(seconds=self.host.settings.lease_seconds)
-            )
-            if request is not None:
-                self._audit(request, RequestStatus.QUEUED, RequestStatus.PROCESSING, "picked up")
-        if request is None:
-            return "skipped"
-        worker = self.host.worker
-        try:
+    def process(self, name: str, slot: BatchSlot | None = None) -> str:
+        """'completed', 'retry', 'failed', or 'skipped' when the request is not ours to run now.
+
+        A batch passes its ``slot``: renewed in the claim's transaction, with the same lease, so that a
+        claim never outlives the slot it runs under (``SlotLost`` when it is gone). A job whose time is
+        up puts the member back in the queue and ends."""
+        store, worker = self.host.store, self.host.worker
+
+        def claim() -> RequestView | None:
+            now = self.host.clock()
+            with store.transaction():
+                until = slot.renew(now) if slot else now + timedelta(seconds=self.host.settings.lease_seconds)
+                claimed = store.claim_request(name, worker, now, until)
+                if claimed is not None:
+                    self._audit(claimed, RequestStatus.QUEUED, RequestStatus.PROCESSING, "picked up")
+            return claimed
+
+        def create(request: RequestView) -> None:
             with store.transaction():
                 self._check_requester(request)
                 user = self._create_or_link(request)
@@ -49,17 +85,46 @@ class AccountCreationManager:
                     raise _ClaimLost
                 self._audit(request, RequestStatus.PROCESSING, RequestStatus.COMPLETED, "account ready")
                 if request.tracker:
-                    store.add_to_tracker(request.tracker, processed=1, successful=1, failed=0)
+                    store.add_to_tracker(request.tracker, 1, 1, 0, self.host.clock())
+
+        request = with_conflict_retries(self.host, claim)
+        if request is None:
+            return "skipped"
+        try:
+            with_conflict_retries(self.host, lambda: create(request))
             return "completed"
         except _ClaimLost:
             return "skipped"
-        except Exception as exc:  # every failure is classified and recorded, never lost
+        except BaseException as exc:  # every failure is classified and recorded, never lost
+            if ends_job(exc):
+                self.put_back(request, "the job ran out of time")
+                raise
             return self.record_failure(request, exc, owner=worker)
 
-    def record_failure(self, request: RequestView, exc: BaseException, owner: str | None) -> str:
+    def put_back(self, request: RequestView, reason: str) -> bool:
+        """Processing -> Queued, due at once and without costing a retry: the job ends, not the member."""
+        with self.host.store.transaction():
+            back = self.host.store.requeue_request(
+                request.name,
+                RequestStatus.PROCESSING,
+                self.host.worker,
+                request.retry_count,
+                request.job_generation,
+                None,
+                request.error_category,
+                request.failure_reason,
+            )
+            if back:
+                self._audit(request, RequestStatus.PROCESSING, RequestStatus.QUEUED, reason)
+        return back
+
+    def record_failure(
+        self, request: RequestView, exc: BaseException, owner: str | None, expired_before: datetime | None = None
+    ) -> str:
         """Schedule a retry for a passing fault with attempts left; otherwise fail for good.
 
-        ``owner`` is the worker holding the claim, or None for the sweeper recovering an expired lease.
+        ``owner`` is the worker holding the claim. The sweeper, recovering an expired lease, passes the
+        owner it saw and ``expired_before``: a claim renewed or taken afresh meanwhile is left alone.
         """
         store, settings, now = self.host.store, self.host.settings, self.host.clock()
         category, reason = classify(exc), describe(exc)
@@ -67,8 +132,17 @@ class AccountCreationManager:
             if category == ErrorCategory.RETRYABLE and request.retry_count < settings.max_retries:
                 retry = request.retry_count + 1
                 due = now + timedelta(seconds=settings.backoff(retry))
+                # A new job generation: the job that will run the retry never reuses a lingering id.
                 if not store.requeue_request(
-                    request.name, RequestStatus.PROCESSING, owner, retry, due, category, reason
+                    request.name,
+                    RequestStatus.PROCESSING,
+                    owner,
+                    retry,
+                    request.job_generation + 1,
+                    due,
+                    category,
+                    reason,
+                    lease_expired_before=expired_before,
                 ):
                     return "skipped"
                 note = f"retry {retry} of {settings.max_retries}: {reason}"
@@ -77,12 +151,18 @@ class AccountCreationManager:
             if category == ErrorCategory.RETRYABLE:
                 reason = f"gave up after {settings.max_retries} retries: {reason}"
             if not store.finish_request(
-                request.name, owner, RequestStatus.FAILED, now, error_category=category, failure_reason=reason
+                request.name,
+                owner,
+                RequestStatus.FAILED,
+                now,
+                error_category=category,
+                failure_reason=reason,
+                lease_expired_before=expired_before,
             ):
                 return "skipped"
             self._audit(request, RequestStatus.PROCESSING, RequestStatus.FAILED, reason)
             if request.tracker:
-                store.add_to_tracker(request.tracker, processed=1, successful=0, failed=1)
+                store.add_to_tracker(request.tracker, 1, 0, 1, now)
         return "failed"
 
     def _check_requester(self, request: RequestView) -> None:
@@ -96,7 +176,8 @@ class AccountCreationManager:
 
     def _create_or_link(self, request: RequestView) -> str:
         store = self.host.store
-        member = store.get_members([request.source_record]).get(request.source_record)
+        # Locked until this transaction ends: an import changing the e-mail waits instead of slipping in.
+        member = store.lock_member(request.source_record)
         if member is None:
             raise PermanentError("the member no longer exists")
         if member.user:
@@ -108,7 +189,7 @@ class AccountCreationManager:
             raise ValidationFailed(f"the member's status is now {member.status or 'unknown'}")
         existing = store.find_user(member.email)
         if existing is not None:
-            return self._link_existing(member, existing.name, existing.member, existing.full_name)
+            return self._link_existing(request, member, existing.name, existing.member, existing.full_name)
         user = store.create_user(
             member.email,
             member.full_name,
@@ -117,13 +198,17 @@ class AccountCreationManager:
             member.name,
             request.requested_by,
         )
-        store.link_member(member.name, user)
+        store.link_member(member.name, user, request.requested_by)
         return user
 
-    def _link_existing(self, member: MemberView, user: str, user_member: str | None, full_name: str) -> str:
+    def _link_existing(
+        self, request: RequestView, member: MemberView, user: str, user_member: str | None, full_name: str
+    ) -> str:
         if user_member not in (None, member.name) or not same_person(full_name, member.full_name):
             raise DuplicateUserError("a user with this e-mail address already exists for someone else")
-        self.host.store.link_member(member.name, user)
+        link_existing_user(
+            self.host.store, member.name, user, request.roles, request.role_profile, request.requested_by
+        )
         return user
 
     def _audit(self, request: RequestView, from_status: str | None, to_status: str, reason: str) -> None:

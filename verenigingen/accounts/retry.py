@@ -1,44 +1,74 @@
 """An administrator's retry of failed requests, after fixing what made them fail."""
 
 from collections import Counter
+from dataclasses import dataclass, field
 
-from verenigingen.accounts.bulk import TRACKER
-from verenigingen.accounts.manager import REQUEST
+from verenigingen.accounts.dispatch import dispatch_due_work
+from verenigingen.accounts.eligibility import Refusal
+from verenigingen.accounts.errors import ValidationFailed
 from verenigingen.accounts.permissions import BULK_ROLES, require_any_role
-from verenigingen.accounts.ports import AuditEntry, Host
+from verenigingen.accounts.ports import AuditEntry, Host, RequestView
 from verenigingen.accounts.states import RequestStatus, TrackerStatus
-from verenigingen.accounts.sweeper import dispatch_due_work
+from verenigingen.accounts.trackers import REQUEST, TRACKER
 
 
-def retry_failed_requests(host: Host, actor: str, tracker: str | None = None) -> int:
-    """An administrator retries failed requests (of one tracker, or all): Queued again, counters reopened.
+@dataclass
+class RetryReport:
+    retried: int = 0
+    refused: list[Refusal] = field(default_factory=list)  # failed requests left as they are, and why
 
-    A request whose member has a user or another open request by now stays as it is.
+
+def retry_failed_requests(host: Host, actor: str, tracker: str | None = None) -> RetryReport:
+    """Failed requests (of one tracker, or all) Queued again, their trackers reopened and audited.
+
+    Per member only its newest failed request is retried; a member that has a user or an open request
+    by now keeps its failed requests as they are. Each refusal is reported, never raised.
     """
-    store, now = host.store, host.clock()
+    store, now, report = host.store, host.clock(), RetryReport()
     with store.transaction():
         require_any_role(actor, store.roles_of(actor), BULK_ROLES, "retry failed account requests")
         failed = store.failed_requests(tracker)
         members = store.get_members([r.source_record for r in failed])
         busy = store.members_with_open_request([r.source_record for r in failed])
-        retried = [
-            r
-            for r in failed
-            if r.source_record in members
-            and not members[r.source_record].user
-            and r.source_record not in busy
-            and store.requeue_request(r.name, RequestStatus.FAILED, None, 0, now, None, None)
-        ]
-        per_tracker = Counter(r.tracker for r in retried if r.tracker)
-        for name, count in per_tracker.items():
-            store.reopen_tracker(name, count)
+        newest: dict[str, RequestView] = {}
+        for request in failed:  # oldest first: the last one seen per member is its newest
+            if request.source_record in newest:
+                older = newest[request.source_record]
+                report.refused.append(_refusal(older, "older_request", "a newer one of its member is retried"))
+            newest[request.source_record] = request
+        retried: list[RequestView] = []
+        for request in newest.values():
+            member = members.get(request.source_record)
+            if member is None:
+                report.refused.append(_refusal(request, "not_found", "its member no longer exists"))
+            elif member.user:
+                report.refused.append(_refusal(request, "has_user", "its member has a user account by now"))
+            elif request.source_record in busy:
+                report.refused.append(_refusal(request, "open_request", "its member has an open request by now"))
+            elif _requeue(host, request):
+                retried.append(request)
+        report.retried = len(retried)
         entries = [
             AuditEntry(REQUEST, r.name, RequestStatus.FAILED, RequestStatus.QUEUED, actor, "retried") for r in retried
         ]
-        entries += [
-            AuditEntry(TRACKER, t, TrackerStatus.COMPLETED, TrackerStatus.PROCESSING, actor, f"{n} retried")
-            for t, n in per_tracker.items()
-        ]
+        for name, count in Counter(r.tracker for r in retried if r.tracker).items():
+            before = store.get_tracker(name).status
+            store.reopen_tracker(name, count, now)
+            if before != TrackerStatus.PROCESSING:
+                entries.append(AuditEntry(TRACKER, name, before, TrackerStatus.PROCESSING, actor, f"{count} retried"))
         store.add_audit(entries, now)
     dispatch_due_work(host)
-    return len(retried)
+    return report
+
+
+def _requeue(host: Host, request: RequestView) -> bool:
+    try:
+        return host.store.requeue_request(
+            request.name, RequestStatus.FAILED, None, 0, request.job_generation + 1, None, None, None
+        )
+    except ValidationFailed:  # an open request appeared for the member since we looked
+        return False
+
+
+def _refusal(request: RequestView, code: str, why: str) -> Refusal:
+    return Refusal(request.source_record, code, f"request {request.name} not retried: {why}")

@@ -4,6 +4,7 @@ import json
 import sys
 import time
 from contextlib import nullcontext, suppress
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -13,12 +14,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from verenigingen.accounts.errors import AccountCreationError, PermissionDenied
 from verenigingen.accounts.individual import queue_account_creation_for_member
 from verenigingen.accounts.retry import retry_failed_requests
-from verenigingen.accounts.states import RequestStatus, TrackerStatus
+from verenigingen.accounts.states import TrackerStatus
 from verenigingen.accounts.sweeper import sweep
+from verenigingen.accounts.trackers import progress as tracker_progress
 from verenigingen.mijnrood import ExportError
 from verenigingen.standalone.host import OPERATOR, StandaloneHost
 from verenigingen.standalone.importer import Importer, ImportResult
-from verenigingen.standalone.schema import account_creation_requests, members
+from verenigingen.standalone.schema import members
 from verenigingen.standalone.worker import (
     bulk_workers_listening,
     run_worker,
@@ -28,7 +30,8 @@ from verenigingen.standalone.worker import (
     sweep_once,
 )
 
-FINISHED = {TrackerStatus.COMPLETED, TrackerStatus.FAILED, TrackerStatus.CANCELLED}
+FINISHED = set(TrackerStatus.FINISHED)
+EXIT_STUCK = 3  # a bulk operation on which nothing moved for the stall time
 TRACKER_FIELDS = (
     "name",
     "status",
@@ -80,11 +83,19 @@ def tracker_dict(shost: StandaloneHost, name: str | None) -> dict | None:
     return {field: getattr(view, field) for field in TRACKER_FIELDS}
 
 
+def _stuck(tracker: str, why: str):
+    click.echo(f"verenigingen: bulk operation {tracker} is stuck: {why}", err=True)
+    sys.exit(EXIT_STUCK)
+
+
 def wait_for_tracker(shost: StandaloneHost, tracker: str, workers: int, progress: Progress | None) -> dict:
-    """Block until the tracker finishes, running workers and the sweep ourselves when nobody else does."""
+    """Block until the tracker finishes, running workers and the sweep ourselves when nobody else does.
+    Never for ever: when nothing moves for ``stall_seconds`` (and no retry is due later), say what is
+    stuck and exit 3."""
     spawned = [] if bulk_workers_listening(shost) else start_worker_processes(shost, workers)
     task = progress.add_task("accounts created", total=None) if progress else None
-    last_sweep = time.monotonic()
+    last_sweep = last_check = time.monotonic()
+    seen, moved = None, shost.host.clock()
     try:
         while True:
             with shost.store.transaction(readonly=True):
@@ -98,6 +109,13 @@ def wait_for_tracker(shost: StandaloneHost, tracker: str, workers: int, progress
                 )
             if view.status in FINISHED:
                 return tracker_dict(shost, tracker)
+            if (view.status, view.processed_records) != seen:
+                seen, moved = (view.status, view.processed_records), shost.host.clock()
+            if time.monotonic() - last_check > 2:
+                state = tracker_progress(shost.host, tracker, moved)
+                if state.stuck:
+                    _stuck(tracker, state.stuck)
+                last_check = time.monotonic()
             if time.monotonic() - last_sweep > shost.settings.sweep_interval:
                 with suppress(Exception):  # a failed sweep is tried again; the workers sweep too
                     sweep_once(shost)
@@ -126,8 +144,9 @@ def import_summary(result: ImportResult, tracker: dict | None) -> dict:
     }
 
 
-def run_import(file: Path, encoding, no_accounts, wait, workers, as_json, actor) -> dict:
+def run_import(file: Path, encoding, no_accounts, wait, workers, as_json, actor, stall_timeout=None) -> dict:
     shost = StandaloneHost()
+    _set_stall_timeout(shost, stall_timeout)
     progress = _progress(not as_json and sys.stderr.isatty())
     with progress or nullcontext():
         task = progress.add_task("members read", total=None) if progress else None
@@ -166,6 +185,19 @@ def run_import(file: Path, encoding, no_accounts, wait, workers, as_json, actor)
     return report
 
 
+def _set_stall_timeout(shost: StandaloneHost, seconds: int | None) -> None:
+    if seconds:
+        shost.host.settings = shost.settings = replace(shost.settings, stall_seconds=seconds)
+
+
+stall_option = click.option(
+    "--stall-timeout",
+    type=click.IntRange(1, None),
+    default=None,
+    help="Seconds without progress after which a bulk operation counts as stuck (default 300).",
+)
+
+
 def register(main: click.Group) -> None:
     @main.command("import")
     @click.argument("file", type=click.Path(path_type=Path))
@@ -180,10 +212,11 @@ def register(main: click.Group) -> None:
         help="Workers to run while waiting, when no worker listens.",
     )
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+    @stall_option
     @actor_option
-    def import_(file, encoding, no_accounts, wait, workers, as_json, actor):
+    def import_(file, encoding, no_accounts, wait, workers, as_json, stall_timeout, actor):
         """Import a Mijnrood export: upsert members, write rejected rows, start bulk account creation."""
-        run_import(file, encoding, no_accounts, wait, workers, as_json, actor)
+        run_import(file, encoding, no_accounts, wait, workers, as_json, actor, stall_timeout)
 
     @main.command()
     @click.option("--queues", default=None, help="Comma-separated, in the order served (default: individual,bulk).")
@@ -197,22 +230,18 @@ def register(main: click.Group) -> None:
     @main.command()
     @click.argument("tracker", required=False)
     @click.option("--json", "as_json", is_flag=True)
-    def status(tracker, as_json):
-        """Show a bulk operation (the latest when none is named) and what waits for a retry."""
+    @stall_option
+    def status(tracker, as_json, stall_timeout):
+        """Show a bulk operation (the latest when none is named); exit 3 when it is stuck."""
         shost = StandaloneHost()
+        _set_stall_timeout(shost, stall_timeout)
         store = shost.store
-        with store.transaction():
+        with store.transaction(readonly=True):
             tracker = tracker or store.latest_tracker()
             view = store.get_tracker(tracker) if tracker else None
             if view is None:
                 _fail(f"no bulk operation {tracker}" if tracker else "no bulk operations yet")
-            r = account_creation_requests.c
-            waiting = store.count(
-                account_creation_requests,
-                r.bulk_operation_tracker == tracker,
-                r.status == RequestStatus.QUEUED,
-                r.retry_count > 0,
-            )
+            counts = store.request_counts(tracker, shost.host.clock())
             failed = [
                 {
                     "request": f.name,
@@ -222,23 +251,32 @@ def register(main: click.Group) -> None:
                 }
                 for f in store.failed_requests(tracker)
             ]
+        state = tracker_progress(shost.host, tracker, view.modified or shost.host.clock())
         report = {
             **tracker_dict(shost, tracker),
             "current_batch": view.current_batch,
-            "retry_queue": waiting,
+            "retry_queue": counts.waiting,
+            "next_retry_at": counts.next_retry_at.isoformat() if counts.next_retry_at else None,
             "error_summary": view.error_summary,
+            "stuck": state.stuck,
             "failed": failed,
         }
         if as_json:
             click.echo(json.dumps(report, default=str))
-            return
-        click.echo(
-            f"{view.name} {view.status}: {view.processed_records}/{view.total_records} processed, "
-            f"{view.successful_records} created, {view.failed_records} failed, {waiting} waiting to retry; "
-            f"batch {view.current_batch}/{view.total_batches}"
-        )
-        for item in failed:
-            click.echo(f"  failed {item['request']} (member {item['member']}): {item['reason']}")
+        else:
+            click.echo(
+                f"{view.name} {view.status}: {view.processed_records}/{view.total_records} processed, "
+                f"{view.successful_records} created, {view.failed_records} failed, {counts.waiting} waiting to "
+                f"retry; batch {view.current_batch}/{view.total_batches}"
+            )
+            if counts.next_retry_at:
+                click.echo(f"  next retry due at {counts.next_retry_at:%Y-%m-%d %H:%M:%S} UTC")
+            if view.error_summary:
+                click.echo(f"  {view.error_summary}")
+            for item in failed:
+                click.echo(f"  failed {item['request']} (member {item['member']}): {item['reason']}")
+        if state.stuck:
+            _stuck(tracker, state.stuck)
 
     @main.command()
     @click.argument("tracker", required=False)
@@ -246,10 +284,12 @@ def register(main: click.Group) -> None:
     def retry(tracker, actor):
         """Queue failed requests again (of one bulk operation, or all)."""
         try:
-            count = retry_failed_requests(StandaloneHost().host, actor, tracker)
+            report = retry_failed_requests(StandaloneHost().host, actor, tracker)
         except AccountCreationError as exc:
             _refuse(actor, exc)
-        click.echo(f"{count} failed requests queued again")
+        click.echo(f"{report.retried} failed requests queued again")
+        for refusal in report.refused:
+            click.echo(f"  member {refusal.member}: {refusal.message}")
 
     @main.command()
     @click.argument("member")
@@ -270,6 +310,13 @@ def register(main: click.Group) -> None:
         except AccountCreationError as exc:
             _refuse(actor, exc)
         click.echo(f"queued {request}" if request else f"member {member} linked to the existing user of its e-mail")
+
+    @main.command()
+    def migrate():
+        """Create the database tables (once; safe to run again, and while workers start)."""
+        shost = StandaloneHost()
+        shost.store  # noqa: B018 - building the store migrates under a database lock
+        click.echo(f"database ready: {shost.store.engine.url.render_as_string(hide_password=True)}")
 
     @main.command("sweep")
     @click.option("--loop", is_flag=True, help="Keep sweeping (each worker runs one such process).")

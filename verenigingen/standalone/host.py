@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from redis import Redis
+from sqlalchemy.exc import IntegrityError
 
 from verenigingen.accounts.config import AccountSettings
 from verenigingen.accounts.ports import Host
@@ -61,15 +62,15 @@ class StandaloneHost:
     @cached_property
     def store(self) -> SqlStore:
         self.environment.home.mkdir(parents=True, exist_ok=True)
-        store = SqlStore.from_url(self.environment.db_url)
-        with store.transaction():
-            if store.count(users, users.c.name == OPERATOR) == 0:
-                store.db.execute(
-                    users.insert().values(
-                        name=OPERATOR, email=OPERATOR, full_name="Operator", enabled=1, creation=utc_now()
-                    )
-                )
-                store.add_roles(OPERATOR, [Roles.ADMINISTRATOR, Roles.MANAGER])
+        store = SqlStore.from_url(self.environment.db_url)  # creates the tables once, under a database lock
+        try:
+            with store.transaction():
+                if store.count(users, users.c.name == OPERATOR) == 0:
+                    operator = {"name": OPERATOR, "email": OPERATOR, "full_name": "Operator", "creation": utc_now()}
+                    store.db.execute(users.insert().values(**operator, enabled=1))
+                    store.add_roles(OPERATOR, [Roles.ADMINISTRATOR, Roles.MANAGER])
+        except IntegrityError:
+            pass  # another process starting at the same moment created the operator
         return store
 
     @cached_property

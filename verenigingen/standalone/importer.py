@@ -5,6 +5,7 @@ before a single member is written), then to write members in chunks, one transac
 """
 
 import csv
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,9 +145,11 @@ class Importer:
     def _write_rejected(self, export: MijnroodExport, rejected: list[tuple[RowResult, str]], name: str) -> Path:
         """The rejected rows as they were, plus the reasons: fix them and import this file again."""
         folder = self.shost.environment.home / "rejected"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = folder / f"{export.path.stem}-afgewezen-{name}.csv"
-        with path.open("w", encoding="utf-8-sig", newline="") as stream:
+        # It holds IBANs and birth dates: readable by its owner only, from the first byte on.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "w", encoding="utf-8-sig", newline="") as stream:
             writer = csv.writer(stream, delimiter=";")
             writer.writerow([*export.header_cells, REJECTED_REASONS_COLUMN])
             for row, reasons in rejected:

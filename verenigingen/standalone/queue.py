@@ -1,11 +1,11 @@
 """The JobQueue port on RQ: one queue for individual requests (served first), one for bulk batches.
 
-RQ 3.0 caps concurrent bulk batches across every worker with ``RateLimit`` (its slots are freed by
-RQ's registry clean-up when a worker dies). Older RQ (the version a Frappe bench pins) has no such
-cap: there the number of bulk workers is the cap.
+Transport only: the cap on concurrent bulk batches is the engine's (batch slots in the database), so it
+holds on every RQ version, with any number of workers.
 """
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from redis import Redis
 from rq import Queue
@@ -14,14 +14,8 @@ from rq.job import Job
 from rq.registry import clean_registries
 
 from verenigingen.accounts.config import AccountSettings
-from verenigingen.accounts.ports import DEAD, ENQUEUED, LIVE, batch_job_id, individual_job_id
+from verenigingen.accounts.ports import DEAD, ENQUEUED, LIVE, JobQueue, batch_job_id, individual_job_id
 
-try:
-    from rq import RateLimit
-except ImportError:  # RQ < 3.0
-    RateLimit = None
-
-HAS_RATE_LIMIT = RateLimit is not None
 _LIVE = {"queued", "started", "deferred", "scheduled", "rate_limited", "created", "ready_to_enqueue"}
 
 
@@ -31,7 +25,6 @@ class RqJobQueue:
         self.settings = settings
         self.bulk = Queue(settings.bulk_queue, connection=redis)
         self.individual = Queue(settings.individual_queue, connection=redis)
-        self.rate_limit_key = f"{settings.bulk_queue}-batches"  # shared by every host using this queue
 
     def state_of(self, job_id: str) -> str | None:
         """LIVE while a job waits or runs with a beating heart, DEAD when its worker stopped, else None."""
@@ -62,14 +55,9 @@ class RqJobQueue:
         return ENQUEUED
 
     def enqueue_batch(self, tracker: str, batch_number: int, generation: int = 0) -> str:
-        options = {}
-        if HAS_RATE_LIMIT:
-            options["rate_limit"] = RateLimit(self.rate_limit_key, self.settings.max_concurrent_batches)
         job_id = batch_job_id(tracker, batch_number, generation)
         function = "verenigingen.standalone.jobs.run_bulk_batch"
-        return self._enqueue(
-            self.bulk, job_id, function, (tracker, batch_number), self.settings.batch_timeout, **options
-        )
+        return self._enqueue(self.bulk, job_id, function, (tracker, batch_number), self.settings.batch_timeout)
 
     def enqueue_individual(self, request: str, generation: int = 0) -> str:
         job_id = individual_job_id(request, generation)
@@ -77,6 +65,12 @@ class RqJobQueue:
         return self._enqueue(self.individual, job_id, function, (request,), self.settings.individual_timeout)
 
     def clean_up(self) -> None:
-        """RQ's registry clean-up: jobs of dead workers move to failed and free their rate-limit slots."""
+        """RQ's registry clean-up: jobs of dead workers move to failed."""
         for queue in (self.individual, self.bulk):
             clean_registries(queue)
+
+
+if TYPE_CHECKING:  # the type checker proves RqJobQueue keeps the engine's JobQueue contract
+
+    def _keeps_the_contract(queue: RqJobQueue) -> JobQueue:
+        return queue

@@ -1,11 +1,16 @@
 """Tables of the standalone host. Column names follow the DocType field names (the cross-host contract);
-unique constraints back the idempotency rules."""
+unique constraints back the idempotency rules. Widths are shared: an e-mail or a name that fits a
+member fits its user, its request and every column that names a user."""
 
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, Numeric, String, Table, Text
 from sqlalchemy.dialects import mysql
 
 metadata = MetaData()
 
+
+EMAIL = 254  # RFC 5321's longest address; users are named by their e-mail
+FULL_NAME = 300  # first name, tussenvoegsel and last name (140 each in Frappe) joined
+DOCNAME = 40
 
 _MICROSECONDS = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
@@ -17,33 +22,33 @@ def _timestamp(name: str) -> Column:
 users = Table(
     "users",
     metadata,
-    Column("name", String(140), primary_key=True),  # the e-mail address, as in Frappe
-    Column("email", String(140), nullable=False, unique=True),
-    Column("full_name", String(140), nullable=False),
+    Column("name", String(EMAIL), primary_key=True),  # the e-mail address, as in Frappe
+    Column("email", String(EMAIL), nullable=False, unique=True),
+    Column("full_name", String(FULL_NAME), nullable=False),
     Column("enabled", Integer, nullable=False, default=1),
     Column("role_profile", String(140)),
-    Column("member", String(40), unique=True),  # one member -> at most one user
-    Column("created_by", String(140)),
+    Column("member", String(DOCNAME), unique=True),  # one member -> at most one user
+    Column("created_by", String(EMAIL)),
     _timestamp("creation"),
 )
 
 user_roles = Table(
     "user_roles",
     metadata,
-    Column("user", String(140), primary_key=True),
+    Column("user", String(EMAIL), primary_key=True),
     Column("role", String(140), primary_key=True),
 )
 
 members = Table(
     "members",
     metadata,
-    Column("name", String(40), primary_key=True),
+    Column("name", String(DOCNAME), primary_key=True),
     Column("member_id", String(30), unique=True),
     Column("first_name", String(140), nullable=False),
     Column("tussenvoegsel", String(140)),
     Column("last_name", String(140), nullable=False),
-    Column("full_name", String(300), nullable=False),
-    Column("email", String(254), unique=True),
+    Column("full_name", String(FULL_NAME), nullable=False),
+    Column("email", String(EMAIL), unique=True),
     Column("birth_date", String(10)),
     Column("member_since", String(10)),
     Column("chapter", String(140)),
@@ -61,8 +66,8 @@ members = Table(
     Column("status", String(40)),
     Column("paid", String(40)),
     Column("privacy_accepted", String(40)),
-    Column("user", String(140), unique=True),
-    Column("source_import", String(40)),
+    Column("user", String(EMAIL), unique=True),
+    Column("source_import", String(DOCNAME)),
     _timestamp("creation"),
     _timestamp("modified"),
 )
@@ -70,19 +75,19 @@ members = Table(
 account_creation_requests = Table(
     "account_creation_requests",
     metadata,
-    Column("name", String(40), primary_key=True),
+    Column("name", String(DOCNAME), primary_key=True),
     Column("request_type", String(20), nullable=False),
-    Column("source_record", String(40), nullable=False),
+    Column("source_record", String(DOCNAME), nullable=False),
     # = source_record while the request is open, NULL after: at most one open request per member.
-    Column("open_for_member", String(40), unique=True),
-    Column("email", String(254), nullable=False),
-    Column("full_name", String(300), nullable=False),
+    Column("open_for_member", String(DOCNAME), unique=True),
+    Column("email", String(EMAIL), nullable=False),
+    Column("full_name", String(FULL_NAME), nullable=False),
     Column("status", String(20), nullable=False),
     Column("pipeline_stage", String(40)),
     Column("priority", String(10), nullable=False),
     Column("roles", Text, nullable=False),  # newline-separated role names
     Column("role_profile", String(140)),
-    Column("bulk_operation_tracker", String(40)),
+    Column("bulk_operation_tracker", String(DOCNAME)),
     Column("batch_number", Integer),
     Column("retry_count", Integer, nullable=False, default=0),
     # Which job generation should run it: raised by a retry, or when its job's worker died.
@@ -91,9 +96,9 @@ account_creation_requests = Table(
     _timestamp("lease_expires_at"),
     Column("error_category", String(20)),
     Column("failure_reason", Text),
-    Column("created_user", String(140)),
-    Column("requested_by", String(140), nullable=False),
-    Column("processed_by", String(140)),
+    Column("created_user", String(EMAIL)),
+    Column("requested_by", String(EMAIL), nullable=False),
+    Column("processed_by", String(EMAIL)),
     _timestamp("creation"),
     _timestamp("started_at"),
     _timestamp("completed_at"),
@@ -104,10 +109,10 @@ account_creation_requests = Table(
 bulk_operation_trackers = Table(
     "bulk_operation_trackers",
     metadata,
-    Column("name", String(40), primary_key=True),
+    Column("name", String(DOCNAME), primary_key=True),
     Column("operation_type", String(40), nullable=False),
-    Column("source_import", String(40)),
-    Column("status", String(20), nullable=False),
+    Column("source_import", String(DOCNAME)),
+    Column("status", String(30), nullable=False),
     Column("priority", String(10), nullable=False),
     Column("total_records", Integer, nullable=False),
     Column("processed_records", Integer, nullable=False, default=0),
@@ -116,17 +121,30 @@ bulk_operation_trackers = Table(
     Column("current_batch", Integer, nullable=False, default=0),
     Column("total_batches", Integer, nullable=False),
     Column("batch_size", Integer, nullable=False),
-    Column("requested_by", String(140), nullable=False),
+    Column("requested_by", String(EMAIL), nullable=False),
     Column("error_summary", Text),
+    _timestamp("preparation_expires_at"),  # while Preparing: the writer renews it with every chunk
     _timestamp("creation"),
+    _timestamp("modified"),  # the last time a counter or the status moved
     _timestamp("started_at"),
     _timestamp("completed_at"),
+    Index("ix_trackers_status", "status"),
+)
+
+# At most N bulk batches at once: one row per slot, held with a lease (see accounts/slots.py).
+batch_slots = Table(
+    "batch_slots",
+    metadata,
+    Column("pool", String(140), primary_key=True),
+    Column("slot", Integer, primary_key=True, autoincrement=False),
+    Column("holder", String(400)),
+    _timestamp("lease_expires_at"),
 )
 
 mijnrood_imports = Table(
     "mijnrood_imports",
     metadata,
-    Column("name", String(40), primary_key=True),
+    Column("name", String(DOCNAME), primary_key=True),
     Column("file", String(1000), nullable=False),
     Column("encoding", String(40)),
     Column("status", String(20), nullable=False),
@@ -135,9 +153,9 @@ mijnrood_imports = Table(
     Column("members_created", Integer, nullable=False, default=0),
     Column("members_updated", Integer, nullable=False, default=0),
     Column("members_unchanged", Integer, nullable=False, default=0),
-    Column("bulk_operation_tracker", String(40)),
+    Column("bulk_operation_tracker", String(DOCNAME)),
     Column("rejected_rows_file", String(1000)),
-    Column("imported_by", String(140), nullable=False),
+    Column("imported_by", String(EMAIL), nullable=False),
     _timestamp("creation"),
 )
 
@@ -147,9 +165,9 @@ audit_log = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("reference_doctype", String(60), nullable=False),
     Column("reference_name", String(140), nullable=False),
-    Column("from_status", String(20)),
-    Column("to_status", String(20), nullable=False),
-    Column("changed_by", String(140), nullable=False),
+    Column("from_status", String(30)),
+    Column("to_status", String(30), nullable=False),
+    Column("changed_by", String(EMAIL), nullable=False),
     Column("worker", String(140)),
     Column("reason", Text),
     _timestamp("timestamp"),
@@ -159,6 +177,7 @@ audit_log = Table(
 __all__ = [
     "account_creation_requests",
     "audit_log",
+    "batch_slots",
     "bulk_operation_trackers",
     "members",
     "metadata",

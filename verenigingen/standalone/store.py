@@ -1,22 +1,34 @@
 """The Store port on SQLAlchemy Core: SQLite by default, MariaDB or PostgreSQL by URL."""
 
+import logging
 import os
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, case, create_engine, event, func, insert, or_, select, update
+from sqlalchemy import and_, create_engine, event, func, insert, literal_column, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from verenigingen.accounts.errors import DuplicateUserError, RetryableError, ValidationFailed
+from verenigingen.accounts.errors import (
+    CONFLICT_CODES,
+    PASSING_CODES,
+    ConflictError,
+    DatabaseError,
+    DuplicateUserError,
+    RetryableError,
+    ValidationFailed,
+    database_code,
+)
 from verenigingen.accounts.ports import (
     AuditEntry,
     MemberView,
     NewRequest,
     NewTracker,
+    RequestCounts,
     RequestView,
     TrackerView,
     UserView,
@@ -27,6 +39,7 @@ from verenigingen.standalone.schema import (
 )
 from verenigingen.standalone.schema import (
     audit_log,
+    batch_slots,
     bulk_operation_trackers,
     members,
     metadata,
@@ -34,14 +47,13 @@ from verenigingen.standalone.schema import (
     users,
 )
 
-_PASSING_DB_ERRORS = {
-    1205: "lock wait timeout",
-    1213: "deadlock",
-    2006: "server gone away",
-    2013: "lost connection",
-    1040: "too many connections",
-    2003: "cannot connect",
-}
+if TYPE_CHECKING:  # the type checker proves SqlStore keeps the engine's Store contract
+    from verenigingen.accounts.ports import Store
+
+log = logging.getLogger(__name__)
+MIGRATION_LOCK = "verenigingen_migrate"
+# SQLite's wording of passing faults; anything else it says (no such table, malformed, read-only) is permanent.
+_SQLITE_CONFLICTS = ("database is locked", "database table is locked", "database schema has changed")
 
 
 def new_name(prefix: str) -> str:
@@ -80,16 +92,22 @@ def _create(url: str) -> Engine:
     return create_engine(url, isolation_level="READ COMMITTED", pool_pre_ping=True, hide_parameters=True)
 
 
-def _as_retryable(exc: DBAPIError) -> RetryableError | None:
-    """A database error worth retrying, described without the statement or its parameters."""
-    code = getattr(exc.orig, "args", [None])[0]
-    if isinstance(code, int) and code in _PASSING_DB_ERRORS:
-        return RetryableError(f"database: {_PASSING_DB_ERRORS[code]}")
-    if isinstance(exc, OperationalError) and "locked" in str(exc.orig):
-        return RetryableError("database: locked")
-    if isinstance(exc, OperationalError) or exc.connection_invalidated:
-        return RetryableError(f"database: {type(exc.orig).__name__}")
-    return None
+def as_engine_error(exc: DBAPIError) -> Exception | None:
+    """A database error in the engine's terms, described without the statement or its parameters;
+    None for integrity errors, which the caller turns into a rule ("already has an open request")."""
+    if isinstance(exc, IntegrityError):
+        return None
+    code = database_code(exc)
+    if code in CONFLICT_CODES:
+        return ConflictError(f"database: {CONFLICT_CODES[code]}")
+    if code in PASSING_CODES or exc.connection_invalidated:
+        return RetryableError(f"database: {PASSING_CODES.get(code, 'connection lost')}")
+    message = str(getattr(exc, "orig", exc)).lower()
+    if any(phrase in message for phrase in _SQLITE_CONFLICTS):
+        return ConflictError("database: locked")
+    kind = f"error {code}" if code is not None else message.split(":")[0][:60]
+    log.error("database refused (%s, %s): not retried", type(getattr(exc, "orig", exc)).__name__, kind)
+    return DatabaseError(f"database: {kind} ({type(getattr(exc, 'orig', exc)).__name__})")
 
 
 class SqlStore:
@@ -100,11 +118,31 @@ class SqlStore:
         self._local = threading.local()
 
     @classmethod
-    def from_url(cls, url: str, create: bool = True) -> "SqlStore":
+    def from_url(cls, url: str, migrate: bool = True) -> "SqlStore":
         store = cls(make_engine(url))
-        if create:
-            metadata.create_all(store.engine)
+        if migrate:
+            store.migrate()
         return store
+
+    def migrate(self) -> None:
+        """Create what is missing, once: under a database lock, so that six workers starting together on
+        a fresh database all come up (the others wait, then find the tables there)."""
+        with self.engine.connect() as connection:
+            if connection.dialect.name in ("mysql", "mariadb"):
+                if connection.exec_driver_sql(f"SELECT GET_LOCK('{MIGRATION_LOCK}', 120)").scalar() != 1:
+                    raise RetryableError("database: another process is creating the tables")
+                try:
+                    metadata.create_all(connection)
+                    connection.commit()
+                finally:
+                    connection.exec_driver_sql(f"SELECT RELEASE_LOCK('{MIGRATION_LOCK}')")
+            elif connection.dialect.name == "postgresql":
+                with connection.begin():
+                    connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": MIGRATION_LOCK})
+                    metadata.create_all(connection)
+            else:  # SQLite: BEGIN IMMEDIATE (see _create) holds the write lock; its DDL is transactional
+                with connection.begin():
+                    metadata.create_all(connection)
 
     @contextmanager
     def transaction(self, readonly: bool = False) -> Iterator[None]:
@@ -115,12 +153,10 @@ class SqlStore:
                 self._local.connection = connection
                 yield
         except DBAPIError as exc:
-            if isinstance(exc, IntegrityError):
+            mapped = as_engine_error(exc)
+            if mapped is None:
                 raise
-            retryable = _as_retryable(exc)
-            if retryable is None:
-                raise
-            raise retryable from exc
+            raise mapped from exc
         finally:
             self._local.connection = None
 
@@ -140,22 +176,27 @@ class SqlStore:
         if rows:
             self.db.execute(insert(user_roles), rows)
 
+    _MEMBER_COLUMNS = (
+        members.c.name,
+        members.c.member_id,
+        members.c.email,
+        members.c.full_name,
+        members.c.status,
+        members.c.user,
+    )
+
     def get_members(self, names: Iterable[str]) -> dict[str, MemberView]:
         names = list(names)
         found: dict[str, MemberView] = {}
         for start in range(0, len(names), 500):
-            rows = self.db.execute(
-                select(
-                    members.c.name,
-                    members.c.member_id,
-                    members.c.email,
-                    members.c.full_name,
-                    members.c.status,
-                    members.c.user,
-                ).where(members.c.name.in_(names[start : start + 500]))
-            )
+            rows = self.db.execute(select(*self._MEMBER_COLUMNS).where(members.c.name.in_(names[start : start + 500])))
             found.update((row.name, MemberView(*row)) for row in rows)
         return found
+
+    def lock_member(self, name: str) -> MemberView | None:
+        # FOR UPDATE on MariaDB and PostgreSQL; SQLite writers already hold the database's write lock.
+        row = self.db.execute(select(*self._MEMBER_COLUMNS).where(members.c.name == name).with_for_update()).first()
+        return MemberView(*row) if row else None
 
     def members_with_open_request(self, names: Iterable[str]) -> set[str]:
         names = list(names)
@@ -176,7 +217,15 @@ class SqlStore:
         ).first()
         return UserView(*row) if row else None
 
-    def create_user(self, email, full_name, roles, role_profile, member, by) -> str:
+    def create_user(
+        self,
+        email: str,
+        full_name: str,
+        roles: tuple[str, ...],
+        role_profile: str | None,
+        member: str,
+        by: str,
+    ) -> str:
         try:
             with self.db.begin_nested():
                 self.db.execute(
@@ -196,12 +245,17 @@ class SqlStore:
             raise DuplicateUserError("a user with this e-mail address (or for this member) already exists") from None
         return email
 
-    def link_member(self, member: str, user: str) -> None:
+    def grant_roles(self, user: str, roles: tuple[str, ...], role_profile: str | None, by: str) -> None:
+        self.add_roles(user, set(roles) - self.roles_of(user))
+        if role_profile:
+            self.db.execute(update(users).where(users.c.name == user).values(role_profile=role_profile))
+
+    def link_member(self, member: str, user: str, by: str) -> None:
         self.db.execute(update(members).where(members.c.name == member).values(user=user))
         self.db.execute(update(users).where(users.c.name == user, users.c.member.is_(None)).values(member=member))
 
     # requests
-    def insert_requests(self, new: list[NewRequest], now: datetime) -> list[str]:
+    def insert_requests(self, requests: list[NewRequest], status: str, now: datetime) -> list[str]:
         rows = [
             {
                 "name": new_name("ACR"),
@@ -210,8 +264,8 @@ class SqlStore:
                 "open_for_member": r.source_record,
                 "email": r.email,
                 "full_name": r.full_name,
-                "status": RequestStatus.QUEUED,
-                "pipeline_stage": "Queued",
+                "status": status,
+                "pipeline_stage": status,
                 "priority": r.priority,
                 "roles": "\n".join(r.roles),
                 "role_profile": r.role_profile,
@@ -221,7 +275,7 @@ class SqlStore:
                 "requested_by": r.requested_by,
                 "creation": now,
             }
-            for r in new
+            for r in requests
         ]
         if rows:
             try:
@@ -246,6 +300,10 @@ class SqlStore:
         requests_t.c.error_category,
         requests_t.c.failure_reason,
         requests_t.c.created_user,
+        requests_t.c.job_generation,
+        requests_t.c.processed_by,
+        requests_t.c.lease_expires_at,
+        requests_t.c.creation,
     )
 
     @staticmethod
@@ -255,7 +313,9 @@ class SqlStore:
         return RequestView(*values)
 
     def _requests_where(self, *conditions) -> list[RequestView]:
-        rows = self.db.execute(select(*self._REQUEST_COLUMNS).where(*conditions).order_by(requests_t.c.creation))
+        rows = self.db.execute(
+            select(*self._REQUEST_COLUMNS).where(*conditions).order_by(requests_t.c.creation, requests_t.c.name)
+        )
         return [self._request_view(row) for row in rows]
 
     def get_request(self, name: str) -> RequestView | None:
@@ -282,7 +342,7 @@ class SqlStore:
             or_(requests_t.c.next_retry_at.is_(None), requests_t.c.next_retry_at <= now),
         )
 
-    def claim_request(self, name, worker, now, lease_until) -> RequestView | None:
+    def claim_request(self, name: str, worker: str, now: datetime, lease_until: datetime) -> RequestView | None:
         claimed = self.db.execute(
             update(requests_t)
             .where(requests_t.c.name == name, self._due(now))
@@ -297,16 +357,28 @@ class SqlStore:
         return self.get_request(name) if claimed.rowcount == 1 else None
 
     @staticmethod
-    def _held(name: str, status: str, owner: str | None):
+    def _held(name: str, status: str, owner: str | None, expired_before: datetime | None):
         condition = and_(requests_t.c.name == name, requests_t.c.status == status)
-        return condition if owner is None else and_(condition, requests_t.c.processed_by == owner)
+        if owner is not None:
+            condition = and_(condition, requests_t.c.processed_by == owner)
+        if expired_before is not None:
+            condition = and_(condition, requests_t.c.lease_expires_at < expired_before)
+        return condition
 
     def finish_request(
-        self, name, worker, status, now, created_user=None, error_category=None, failure_reason=None
+        self,
+        name: str,
+        worker: str | None,
+        status: str,
+        now: datetime,
+        created_user: str | None = None,
+        error_category: str | None = None,
+        failure_reason: str | None = None,
+        lease_expired_before: datetime | None = None,
     ) -> bool:
         done = self.db.execute(
             update(requests_t)
-            .where(self._held(name, RequestStatus.PROCESSING, worker))
+            .where(self._held(name, RequestStatus.PROCESSING, worker, lease_expired_before))
             .values(
                 status=status,
                 pipeline_stage=status,
@@ -320,16 +392,27 @@ class SqlStore:
         )
         return done.rowcount == 1
 
-    def requeue_request(self, name, from_status, owner, retry_count, next_retry_at, category, reason) -> bool:
-        done = self.db.execute(
+    def requeue_request(
+        self,
+        name: str,
+        from_status: str,
+        owner: str | None,
+        retry_count: int,
+        generation: int,
+        next_retry_at: datetime | None,
+        category: str | None,
+        reason: str | None,
+        lease_expired_before: datetime | None = None,
+    ) -> bool:
+        statement = (
             update(requests_t)
-            .where(self._held(name, from_status, owner))
+            .where(self._held(name, from_status, owner, lease_expired_before))
             .values(
                 status=RequestStatus.QUEUED,
-                pipeline_stage="Waiting to retry",
+                pipeline_stage="Waiting to retry" if next_retry_at else RequestStatus.QUEUED,
                 open_for_member=requests_t.c.source_record,
                 retry_count=retry_count,
-                job_generation=requests_t.c.job_generation + 1,
+                job_generation=generation,
                 next_retry_at=next_retry_at,
                 lease_expires_at=None,
                 completed_at=None,
@@ -337,6 +420,11 @@ class SqlStore:
                 failure_reason=reason,
             )
         )
+        try:
+            with self.db.begin_nested():  # a collision must not spoil the caller's transaction
+                done = self.db.execute(statement)
+        except IntegrityError:
+            raise ValidationFailed("the member already has an open account request") from None
         return done.rowcount == 1
 
     def stale_requests(self, now: datetime) -> list[RequestView]:
@@ -344,23 +432,28 @@ class SqlStore:
             requests_t.c.status == RequestStatus.PROCESSING, requests_t.c.lease_expires_at < now
         )
 
-    def due_batches(self, now: datetime) -> list[tuple[str, int, int]]:
+    def due_batches(self, now: datetime, limit: int | None = None) -> list[tuple[str, int, int]]:
         r = requests_t.c
-        rows = self.db.execute(
+        query = (
             select(r.bulk_operation_tracker, r.batch_number, func.max(r.job_generation))
             .where(self._due(now), r.bulk_operation_tracker.is_not(None))
             .group_by(r.bulk_operation_tracker, r.batch_number)
+            .order_by(func.min(r.creation), r.bulk_operation_tracker, r.batch_number)
+            .limit(limit)
         )
-        return sorted((tracker, batch, generation) for tracker, batch, generation in rows)
+        return [(tracker, batch, generation) for tracker, batch, generation in self.db.execute(query)]
 
-    def due_individual_requests(self, now: datetime) -> list[tuple[str, int]]:
+    def due_individual_requests(self, now: datetime, limit: int | None = None) -> list[tuple[str, int]]:
         r = requests_t.c
         rows = self.db.execute(
-            select(r.name, r.job_generation).where(self._due(now), r.bulk_operation_tracker.is_(None))
+            select(r.name, r.job_generation)
+            .where(self._due(now), r.bulk_operation_tracker.is_(None))
+            .order_by(r.creation, r.name)
+            .limit(limit)
         )
         return [(name, generation) for name, generation in rows]
 
-    def next_generation(self, tracker: str | None, batch_or_request, generation: int) -> bool:
+    def next_generation(self, tracker: str | None, batch_or_request: int | str, generation: int) -> bool:
         r = requests_t.c
         which = (
             and_(r.bulk_operation_tracker == tracker, r.batch_number == batch_or_request)
@@ -380,15 +473,44 @@ class SqlStore:
             condition = and_(condition, requests_t.c.bulk_operation_tracker == tracker)
         return self._requests_where(condition)
 
+    def request_counts(self, tracker: str, now: datetime) -> RequestCounts:
+        r = requests_t.c
+        later, expired = (r.next_retry_at > now).label("later"), (r.lease_expires_at < now).label("expired")
+        rows = self.db.execute(
+            select(r.status, later, expired, func.count(), func.min(r.next_retry_at))
+            .where(r.bulk_operation_tracker == tracker, r.status.in_(RequestStatus.OPEN))
+            .group_by(r.status, literal_column("later"), literal_column("expired"))
+        ).all()
+        counts = dict.fromkeys(("requested", "due", "waiting", "processing", "abandoned"), 0)
+        next_retry = None
+        for status, later, expired, count, earliest in rows:
+            if status == RequestStatus.REQUESTED:
+                counts["requested"] += count
+            elif status == RequestStatus.PROCESSING:
+                counts["abandoned" if expired else "processing"] += count
+            elif later:
+                counts["waiting"] += count
+                next_retry = earliest if next_retry is None else min(next_retry, earliest)
+            else:
+                counts["due"] += count
+        return RequestCounts(**counts, next_retry_at=next_retry)
+
+    def queue_requested(self, tracker: str) -> list[str]:
+        r = requests_t.c
+        which = and_(r.bulk_operation_tracker == tracker, r.status == RequestStatus.REQUESTED)
+        names = list(self.db.scalars(select(r.name).where(which).order_by(r.name)))
+        self.db.execute(update(requests_t).where(which).values(status=RequestStatus.QUEUED, pipeline_stage="Queued"))
+        return names
+
     # trackers
-    def insert_tracker(self, tracker: NewTracker, now: datetime) -> str:
+    def insert_tracker(self, tracker: NewTracker, status: str, now: datetime, lease_until: datetime) -> str:
         name = new_name("BOT")
         self.db.execute(
             insert(bulk_operation_trackers).values(
                 name=name,
                 operation_type=tracker.operation_type,
                 source_import=tracker.source_import,
-                status=TrackerStatus.QUEUED,
+                status=status,
                 priority=tracker.priority,
                 total_records=tracker.total_records,
                 processed_records=0,
@@ -398,7 +520,9 @@ class SqlStore:
                 total_batches=tracker.total_batches,
                 batch_size=tracker.batch_size,
                 requested_by=tracker.requested_by,
+                preparation_expires_at=lease_until,
                 creation=now,
+                modified=now,
             )
         )
         return name
@@ -422,6 +546,7 @@ class SqlStore:
                 t.started_at,
                 t.completed_at,
                 t.error_summary,
+                t.modified,
             ).where(t.name == name)
         ).first()
         return TrackerView(*row) if row else None
@@ -429,6 +554,52 @@ class SqlStore:
     def latest_tracker(self) -> str | None:
         t = bulk_operation_trackers.c
         return self.db.scalar(select(t.name).order_by(t.creation.desc()).limit(1))
+
+    def renew_preparation(self, name: str, lease_until: datetime) -> bool:
+        t = bulk_operation_trackers.c
+        done = self.db.execute(
+            update(bulk_operation_trackers)
+            .where(t.name == name, t.status == TrackerStatus.PREPARING)
+            .values(preparation_expires_at=lease_until)
+        )
+        return done.rowcount == 1
+
+    def seal_tracker(
+        self,
+        name: str,
+        status: str,
+        total_records: int,
+        now: datetime,
+        error_summary: str | None = None,
+        lease_expired_before: datetime | None = None,
+    ) -> bool:
+        t = bulk_operation_trackers.c
+        condition = and_(t.name == name, t.status == TrackerStatus.PREPARING)
+        if lease_expired_before is not None:
+            condition = and_(condition, t.preparation_expires_at < lease_expired_before)
+        done = self.db.execute(
+            update(bulk_operation_trackers)
+            .where(condition)
+            .values(
+                status=status,
+                total_records=total_records,
+                error_summary=error_summary,
+                preparation_expires_at=None,
+                modified=now,
+                completed_at=now if status in TrackerStatus.FINISHED else None,
+            )
+        )
+        return done.rowcount == 1
+
+    def preparing_trackers(self, lease_expired_before: datetime) -> list[str]:
+        t = bulk_operation_trackers.c
+        return list(
+            self.db.scalars(
+                select(t.name).where(
+                    t.status == TrackerStatus.PREPARING, t.preparation_expires_at < lease_expired_before
+                )
+            )
+        )
 
     def start_tracker(self, name: str, batch_number: int, now: datetime) -> bool:
         t = bulk_operation_trackers.c
@@ -440,11 +611,11 @@ class SqlStore:
         started = self.db.execute(
             update(bulk_operation_trackers)
             .where(t.name == name, t.status == TrackerStatus.QUEUED)
-            .values(status=TrackerStatus.PROCESSING, started_at=now)
+            .values(status=TrackerStatus.PROCESSING, started_at=now, modified=now)
         )
         return started.rowcount == 1
 
-    def add_to_tracker(self, name: str, processed: int, successful: int, failed: int) -> None:
+    def add_to_tracker(self, name: str, processed: int, successful: int, failed: int, now: datetime) -> None:
         t = bulk_operation_trackers.c
         self.db.execute(
             update(bulk_operation_trackers)
@@ -453,27 +624,26 @@ class SqlStore:
                 processed_records=t.processed_records + processed,
                 successful_records=t.successful_records + successful,
                 failed_records=t.failed_records + failed,
+                modified=now,
             )
         )
 
-    def complete_tracker_if_done(self, name: str, now: datetime, error_summary: str | None) -> bool:
+    def finish_tracker(
+        self, name: str, status: str, successful: int, failed: int, now: datetime, error_summary: str | None
+    ) -> bool:
         t = bulk_operation_trackers.c
         done = self.db.execute(
             update(bulk_operation_trackers)
-            .where(t.name == name, t.status == TrackerStatus.PROCESSING, t.processed_records >= t.total_records)
-            .values(
-                status=case((t.successful_records == 0, TrackerStatus.FAILED), else_=TrackerStatus.COMPLETED),
-                completed_at=now,
-                error_summary=error_summary,
+            .where(
+                t.name == name,
+                t.status == TrackerStatus.PROCESSING,
+                t.processed_records >= t.total_records,
+                t.successful_records == successful,
+                t.failed_records == failed,
             )
+            .values(status=status, completed_at=now, modified=now, error_summary=error_summary)
         )
         return done.rowcount == 1
-
-    def shrink_tracker(self, name: str, records: int) -> None:
-        t = bulk_operation_trackers.c
-        self.db.execute(
-            update(bulk_operation_trackers).where(t.name == name).values(total_records=t.total_records - records)
-        )
 
     def unfinished_trackers(self) -> list[str]:
         t = bulk_operation_trackers.c
@@ -483,7 +653,7 @@ class SqlStore:
             )
         )
 
-    def reopen_tracker(self, name: str, retried: int) -> None:
+    def reopen_tracker(self, name: str, retried: int, now: datetime) -> None:
         t = bulk_operation_trackers.c
         self.db.execute(
             update(bulk_operation_trackers)
@@ -491,9 +661,55 @@ class SqlStore:
             .values(
                 status=TrackerStatus.PROCESSING,
                 completed_at=None,
+                error_summary=None,
+                modified=now,
                 processed_records=t.processed_records - retried,
                 failed_records=t.failed_records - retried,
             )
+        )
+
+    # batch slots
+    def take_slot(self, pool: str, slot: int, holder: str, now: datetime, lease_until: datetime) -> bool:
+        s = batch_slots.c
+        taken = self.db.execute(
+            update(batch_slots)
+            .where(s.pool == pool, s.slot == slot, or_(s.holder.is_(None), s.lease_expires_at < now))
+            .values(holder=holder, lease_expires_at=lease_until)
+        )
+        if taken.rowcount == 1:
+            return True
+        if self.db.scalar(select(func.count()).where(s.pool == pool, s.slot == slot)):
+            return False
+        try:  # never used: the first one to insert it holds it
+            with self.db.begin_nested():
+                row = {"pool": pool, "slot": slot, "holder": holder, "lease_expires_at": lease_until}
+                self.db.execute(insert(batch_slots).values(**row))
+        except IntegrityError:
+            return False
+        return True
+
+    def renew_slot(self, pool: str, slot: int, holder: str, lease_until: datetime) -> bool:
+        s = batch_slots.c
+        done = self.db.execute(
+            update(batch_slots)
+            .where(s.pool == pool, s.slot == slot, s.holder == holder)
+            .values(lease_expires_at=lease_until)
+        )
+        return done.rowcount == 1
+
+    def release_slot(self, pool: str, slot: int, holder: str) -> bool:
+        s = batch_slots.c
+        done = self.db.execute(
+            update(batch_slots)
+            .where(s.pool == pool, s.slot == slot, s.holder == holder)
+            .values(holder=None, lease_expires_at=None)
+        )
+        return done.rowcount == 1
+
+    def held_slots(self, pool: str, now: datetime) -> int:
+        s = batch_slots.c
+        return self.db.scalar(
+            select(func.count()).where(s.pool == pool, s.holder.is_not(None), s.lease_expires_at >= now)
         )
 
     def add_audit(self, entries: list[AuditEntry], now: datetime) -> None:
@@ -517,3 +733,9 @@ class SqlStore:
 
     def count(self, table, *conditions) -> int:
         return self.db.scalar(select(func.count()).select_from(table).where(*conditions))
+
+
+if TYPE_CHECKING:
+
+    def _keeps_the_contract(store: SqlStore) -> "Store":
+        return store
