@@ -33,9 +33,7 @@ def in_progress(world) -> tuple[int, int]:
     r, s = requests_t.c, batch_slots.c
     with world.store.transaction(readonly=True):
         db = world.store.db
-        held = db.scalar(
-            select(func.count()).where(s.pool == pool, s.holder.is_not(None), s.lease_expires_at >= now)
-        )
+        held = db.scalar(select(func.count()).where(s.pool == pool, s.holder.is_not(None), s.lease_expires_at >= now))
         batches = db.execute(
             select(r.bulk_operation_tracker, r.batch_number)
             .where(r.status == RequestStatus.PROCESSING, r.lease_expires_at >= now)
