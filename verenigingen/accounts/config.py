@@ -38,6 +38,7 @@ class AccountSettings:
         """Defaults, with the operator's overrides: VERENIGINGEN_RETRY_BACKOFF="300,600,1200",
         VERENIGINGEN_LEASE_SECONDS, VERENIGINGEN_SWEEP_INTERVAL, VERENIGINGEN_MAX_CONCURRENT_BATCHES,
         VERENIGINGEN_JOB_MONITORING_INTERVAL, VERENIGINGEN_STALL_SECONDS, VERENIGINGEN_BATCH_SIZE,
+        VERENIGINGEN_BATCH_TIMEOUT, VERENIGINGEN_REQUEST_CHUNK_SIZE,
         VERENIGINGEN_BULK_QUEUE, VERENIGINGEN_INDIVIDUAL_QUEUE."""
         settings = cls()
         if backoff := environ.get("VERENIGINGEN_RETRY_BACKOFF"):
@@ -49,6 +50,8 @@ class AccountSettings:
             "job_monitoring_interval",
             "stall_seconds",
             "batch_size",
+            "batch_timeout",
+            "request_chunk_size",
         ):
             if value := environ.get(f"VERENIGINGEN_{name.upper()}"):
                 settings = replace(settings, **{name: int(value)})
