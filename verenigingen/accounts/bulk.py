@@ -4,6 +4,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import cast
 
 from verenigingen.accounts.dispatch import dispatch_due_batches
 from verenigingen.accounts.eligibility import Refusal, check_members
@@ -104,7 +105,7 @@ def queue_bulk_account_creation_for_members(
         NewRequest(
             "Member",
             m.name,
-            m.email,
+            cast(str, m.email),  # eligible members have one
             m.full_name,
             role_tuple,
             role_profile,
@@ -188,8 +189,8 @@ def process_bulk_account_creation_batch(host: Host, tracker: str, batch_number: 
 
 def _start(host: Host, tracker: str, batch_number: int) -> None:
     with host.store.transaction():
-        if host.store.start_tracker(tracker, batch_number, host.clock()):
-            view = host.store.get_tracker(tracker)
+        view = host.store.get_tracker(tracker)
+        if view is not None and host.store.start_tracker(tracker, batch_number, host.clock()):
             reason = f"batch {batch_number} started"
             entry = AuditEntry(
                 TRACKER, tracker, TrackerStatus.QUEUED, TrackerStatus.PROCESSING, view.requested_by, reason, host.worker

@@ -2,6 +2,7 @@
 
 import os
 from dataclasses import dataclass, replace
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -40,25 +41,41 @@ class AccountSettings:
         VERENIGINGEN_JOB_MONITORING_INTERVAL, VERENIGINGEN_STALL_SECONDS, VERENIGINGEN_BATCH_SIZE,
         VERENIGINGEN_BATCH_TIMEOUT, VERENIGINGEN_REQUEST_CHUNK_SIZE,
         VERENIGINGEN_BULK_QUEUE, VERENIGINGEN_INDIVIDUAL_QUEUE."""
-        settings = cls()
+        overrides: dict[str, Any] = {}
         if backoff := environ.get("VERENIGINGEN_RETRY_BACKOFF"):
-            settings = replace(settings, retry_backoff=tuple(int(s) for s in backoff.split(",")))
-        for name in (
-            "lease_seconds",
-            "sweep_interval",
-            "max_concurrent_batches",
-            "job_monitoring_interval",
-            "stall_seconds",
-            "batch_size",
-            "batch_timeout",
-            "request_chunk_size",
-        ):
+            overrides["retry_backoff"] = tuple(
+                _whole_number("VERENIGINGEN_RETRY_BACKOFF", s) for s in backoff.split(",")
+            )
+        for name in _INTEGER_SETTINGS:
             if value := environ.get(f"VERENIGINGEN_{name.upper()}"):
-                settings = replace(settings, **{name: int(value)})
+                overrides[name] = _whole_number(f"VERENIGINGEN_{name.upper()}", value)
         for name in ("bulk_queue", "individual_queue"):
             if value := environ.get(f"VERENIGINGEN_{name.upper()}"):
-                settings = replace(settings, **{name: value})
+                overrides[name] = value
+        settings = replace(cls(), **overrides)
         return settings
+
+
+_INTEGER_SETTINGS = (
+    "lease_seconds",
+    "sweep_interval",
+    "max_concurrent_batches",
+    "job_monitoring_interval",
+    "stall_seconds",
+    "batch_size",
+    "batch_timeout",
+    "request_chunk_size",
+)
+
+
+def _whole_number(variable: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ValueError(f"{variable} must be a whole number of at least 1, not {value!r}")
+    return number
 
 
 DEFAULT_SETTINGS = AccountSettings()

@@ -7,6 +7,7 @@ access denied, a corrupt database) is permanent, so that it shows up at once ins
 """
 
 import re
+from collections.abc import Iterator
 
 from verenigingen.accounts.states import ErrorCategory
 
@@ -125,12 +126,13 @@ def database_code(exc: BaseException) -> int | None:
     return None
 
 
-def _causes(exc: BaseException):
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def is_conflict(exc: BaseException) -> bool:

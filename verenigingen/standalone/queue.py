@@ -37,6 +37,8 @@ class RqJobQueue:
             return None
         if status == "started":
             last_sign = job.last_heartbeat or job.started_at
+            if last_sign is None:
+                return LIVE
             silence = (datetime.now(timezone.utc).replace(tzinfo=None) - last_sign.replace(tzinfo=None)).total_seconds()
             if silence > 3 * self.settings.job_monitoring_interval + 5:
                 return DEAD

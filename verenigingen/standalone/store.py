@@ -101,7 +101,7 @@ def as_engine_error(exc: DBAPIError) -> Exception | None:
     if code in CONFLICT_CODES:
         return ConflictError(f"database: {CONFLICT_CODES[code]}")
     if code in PASSING_CODES or exc.connection_invalidated:
-        return RetryableError(f"database: {PASSING_CODES.get(code, 'connection lost')}")
+        return RetryableError(f"database: {PASSING_CODES.get(code or 0, 'connection lost')}")
     message = str(getattr(exc, "orig", exc)).lower()
     if any(phrase in message for phrase in _SQLITE_CONFLICTS):
         return ConflictError("database: locked")
@@ -282,7 +282,7 @@ class SqlStore:
                 self.db.execute(insert(requests_t), rows)
             except IntegrityError:
                 raise ValidationFailed("a member already has an open account request") from None
-        return [row["name"] for row in rows]
+        return [str(row["name"]) for row in rows]
 
     _REQUEST_COLUMNS = (
         requests_t.c.name,
@@ -549,7 +549,7 @@ class SqlStore:
                 t.modified,
             ).where(t.name == name)
         ).first()
-        return TrackerView(*row) if row else None
+        return TrackerView(*tuple(row)) if row else None
 
     def latest_tracker(self) -> str | None:
         t = bulk_operation_trackers.c
@@ -708,8 +708,9 @@ class SqlStore:
 
     def held_slots(self, pool: str, now: datetime) -> int:
         s = batch_slots.c
-        return self.db.scalar(
-            select(func.count()).where(s.pool == pool, s.holder.is_not(None), s.lease_expires_at >= now)
+        return (
+            self.db.scalar(select(func.count()).where(s.pool == pool, s.holder.is_not(None), s.lease_expires_at >= now))
+            or 0
         )
 
     def add_audit(self, entries: list[AuditEntry], now: datetime) -> None:
@@ -732,7 +733,7 @@ class SqlStore:
             )
 
     def count(self, table, *conditions) -> int:
-        return self.db.scalar(select(func.count()).select_from(table).where(*conditions))
+        return self.db.scalar(select(func.count()).select_from(table).where(*conditions)) or 0
 
 
 if TYPE_CHECKING:
