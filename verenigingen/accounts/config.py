@@ -49,6 +49,8 @@ class AccountSettings:
         for name in _INTEGER_SETTINGS:
             if value := environ.get(f"VERENIGINGEN_{name.upper()}"):
                 overrides[name] = _whole_number(f"VERENIGINGEN_{name.upper()}", value)
+        if value := environ.get("VERENIGINGEN_INDIVIDUAL_CHECK_SECONDS"):
+            overrides["individual_check_seconds"] = float(_whole_number("VERENIGINGEN_INDIVIDUAL_CHECK_SECONDS", value))
         for name in ("bulk_queue", "individual_queue"):
             if value := environ.get(f"VERENIGINGEN_{name.upper()}"):
                 overrides[name] = value

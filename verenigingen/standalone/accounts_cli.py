@@ -5,8 +5,8 @@ import sys
 import time
 from contextlib import nullcontext, suppress
 from dataclasses import replace
-from typing import NoReturn
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
