@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import cast
 
-from verenigingen.accounts.dispatch import dispatch_due_batches
+from verenigingen.accounts.dispatch import dispatch_after_commit
 from verenigingen.accounts.eligibility import Refusal, check_members
 from verenigingen.accounts.errors import QueueingInterrupted, ValidationFailed
 from verenigingen.accounts.manager import REQUEST, AccountCreationManager, link_existing_user, with_conflict_retries
@@ -120,7 +120,7 @@ def queue_bulk_account_creation_for_members(
     # Sealed in one transaction: only now do workers, the sweeper and completion see its requests.
     if seal_tracker(host, result.tracker, actor) is None:
         raise QueueingInterrupted(f"bulk operation {result.tracker} was sealed by the sweeper while queueing")
-    result.enqueued_batches = dispatch_due_batches(host)
+    result.enqueued_batches = dispatch_after_commit(host)
     return result
 
 
@@ -182,7 +182,7 @@ def process_bulk_account_creation_batch(host: Host, tracker: str, batch_number: 
             _run(host, slot, names, outcome)
         finally:
             slot.release()
-        dispatch_due_batches(host)  # the slot goes to the next due batch now, not at the next sweep
+        dispatch_after_commit(host)  # the slot goes to the next due batch now, not at the next sweep
     outcome.tracker_completed = complete_tracker_if_done(host, tracker)
     return outcome
 

@@ -1,7 +1,13 @@
 """Turning what the database says is due into jobs: never more live bulk jobs than there are batch
 slots (the rest wait their turn in the database, not in Redis), every due individual request at once."""
 
+import logging
+
+from verenigingen.accounts.errors import classify
 from verenigingen.accounts.ports import DEAD, ENQUEUED, LIVE, Host
+from verenigingen.accounts.states import ErrorCategory
+
+log = logging.getLogger(__name__)
 
 
 def _dispatch(host: Host, enqueue, tracker: str | None, key: int | str, generation: int) -> str:
@@ -41,3 +47,16 @@ def dispatch_due_requests(host: Host) -> int:
 def dispatch_due_work(host: Host) -> tuple[int, int]:
     """(batches, requests) enqueued."""
     return dispatch_due_batches(host), dispatch_due_requests(host)
+
+
+def dispatch_after_commit(host: Host, dispatch=dispatch_due_batches) -> int:
+    """Dispatch once the work is committed; a transport that is down only delays it (the sweeper
+    enqueues what is due), so it is logged, not raised. Returns how many were enqueued."""
+    try:
+        outcome = dispatch(host)
+    except Exception as exc:
+        if classify(exc) != ErrorCategory.RETRYABLE:
+            raise
+        log.warning("could not enqueue (%s); the sweeper will", type(exc).__name__)
+        return 0
+    return sum(outcome) if isinstance(outcome, tuple) else outcome

@@ -2,12 +2,13 @@
 
 from typing import cast
 
+from verenigingen.accounts.dispatch import dispatch_after_commit
 from verenigingen.accounts.eligibility import check_members
-from verenigingen.accounts.errors import ValidationFailed, classify
+from verenigingen.accounts.errors import ValidationFailed
 from verenigingen.accounts.manager import AccountCreationManager, link_existing_user
 from verenigingen.accounts.permissions import INDIVIDUAL_ROLES, require_any_role, require_grantable
-from verenigingen.accounts.ports import AuditEntry, Host, NewRequest
-from verenigingen.accounts.states import ErrorCategory, RequestStatus
+from verenigingen.accounts.ports import ENQUEUED, AuditEntry, Host, NewRequest
+from verenigingen.accounts.states import RequestStatus
 from verenigingen.accounts.trackers import REQUEST
 
 
@@ -50,11 +51,7 @@ def queue_account_creation_for_member(
         )
         (name,) = store.insert_requests([request], RequestStatus.QUEUED, host.clock())
         store.add_audit([AuditEntry(REQUEST, name, None, RequestStatus.QUEUED, actor, "member approved")], host.clock())
-    try:
-        host.jobs.enqueue_individual(name)
-    except Exception as exc:  # committed: if the transport failed, the sweeper enqueues it
-        if classify(exc) != ErrorCategory.RETRYABLE:
-            raise
+    dispatch_after_commit(host, lambda h: int(h.jobs.enqueue_individual(name) == ENQUEUED))
     return name
 
 

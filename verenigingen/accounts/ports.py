@@ -5,9 +5,11 @@ with ``frappe.db``/documents and ``frappe.enqueue``.
 Rules that hold for every ``Store`` method:
 
 * It runs inside the current ``transaction()`` and sees that transaction's own writes; nothing is
-  visible to others before the transaction commits. Calling a method outside a transaction is an error.
-* Times are naive UTC ``datetime`` values, given by the engine (``Host.clock``); a store never reads its
-  own clock, so a test can move time.
+  visible to others before the transaction commits. Calling a method outside a transaction, or opening
+  a transaction inside another, raises ``RuntimeError``.
+* Times are naive UTC ``datetime`` values, given by the engine (``Host.clock``): the bookkeeping never
+  reads a store's own clock, so a test can move time. (People documents may carry their host's own
+  creation stamps, as Frappe's do.)
 * Methods that change a row "only if still in state X" do so in one conditional statement and return
   ``True`` when this call made the change, ``False`` when the row was not in that state (another worker,
   the sweeper or an administrator came first). They never raise for that case.
@@ -266,7 +268,7 @@ class Store(Protocol):
         ...
 
     def queue_requested(self, tracker: str) -> list[str]:
-        """Requested -> Queued for every request of ``tracker``, in one statement; the names that moved."""
+        """Requested -> Queued for every request of ``tracker``; exactly the names returned moved."""
         ...
 
     # --- trackers (bookkeeping) ----------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from collections import Counter
 from dataclasses import dataclass, field
 
-from verenigingen.accounts.dispatch import dispatch_due_work
+from verenigingen.accounts.dispatch import dispatch_after_commit, dispatch_due_work
 from verenigingen.accounts.eligibility import Refusal
 from verenigingen.accounts.errors import ValidationFailed
 from verenigingen.accounts.permissions import BULK_ROLES, require_any_role
@@ -58,7 +58,7 @@ def retry_failed_requests(host: Host, actor: str, tracker: str | None = None) ->
             if before != TrackerStatus.PROCESSING:
                 entries.append(AuditEntry(TRACKER, name, before, TrackerStatus.PROCESSING, actor, f"{count} retried"))
         store.add_audit(entries, now)
-    dispatch_due_work(host)
+    dispatch_after_commit(host, dispatch_due_work)
     return report
 
 

@@ -16,26 +16,38 @@ def seal_tracker(host: Host, tracker: str, by: str, expired_before: datetime | N
     With ``expired_before`` this is the sweeper closing a preparation that stopped (its writer died).
     Returns the new status, or None when the tracker was no longer Preparing."""
     store, now = host.store, host.clock()
-    with store.transaction():
-        view = store.get_tracker(tracker)
-        if view is None or view.status != TrackerStatus.PREPARING:
-            return None
-        queued = store.queue_requested(tracker)
-        total = len(queued)
-        status = TrackerStatus.QUEUED if total else TrackerStatus.CANCELLED
-        if expired_before is None:
-            reason, summary = f"{total} requests queued", None if total else "no member could be requested"
-        else:
-            summary = (
-                f"queueing stopped after {total} of {view.total_records} members; "
-                "the others got no request: queue them again"
-            )
-            reason = f"sealed by the sweeper: {summary}"
-        if not store.seal_tracker(tracker, status, total, now, summary, lease_expired_before=expired_before):
-            return None
-        entries = [AuditEntry(TRACKER, tracker, TrackerStatus.PREPARING, status, by, reason, host.worker)]
-        step = (RequestStatus.REQUESTED, RequestStatus.QUEUED, by, f"bulk operation {tracker} sealed", host.worker)
-        store.add_audit(entries + [AuditEntry(REQUEST, name, *step) for name in queued], now)
+    try:
+        with store.transaction():
+            return _seal(host, tracker, by, now, expired_before)
+    except _NotSealed:  # rolled back: the requests stay Requested, the tracker stays as it was
+        return None
+
+
+class _NotSealed(Exception):
+    pass
+
+
+def _seal(host: Host, tracker: str, by: str, now: datetime, expired_before: datetime | None) -> str:
+    store = host.store
+    view = store.get_tracker(tracker)
+    if view is None or view.status != TrackerStatus.PREPARING:
+        raise _NotSealed
+    queued = store.queue_requested(tracker)
+    total = len(queued)
+    status = TrackerStatus.QUEUED if total else TrackerStatus.CANCELLED
+    if expired_before is None:
+        reason, summary = f"{total} requests queued", None if total else "no member could be requested"
+    else:
+        summary = (
+            f"queueing stopped after {total} of {view.total_records} members; "
+            "the others got no request: queue them again"
+        )
+        reason = f"sealed by the sweeper: {summary}"
+    if not store.seal_tracker(tracker, status, total, now, summary, lease_expired_before=expired_before):
+        raise _NotSealed  # the writer renewed its lease meanwhile: undo the requests' move too
+    entries = [AuditEntry(TRACKER, tracker, TrackerStatus.PREPARING, status, by, reason, host.worker)]
+    step = (RequestStatus.REQUESTED, RequestStatus.QUEUED, by, f"bulk operation {tracker} sealed", host.worker)
+    store.add_audit(entries + [AuditEntry(REQUEST, name, *step) for name in queued], now)
     return status
 
 

@@ -499,7 +499,13 @@ class SqlStore:
         r = requests_t.c
         which = and_(r.bulk_operation_tracker == tracker, r.status == RequestStatus.REQUESTED)
         names = list(self.db.scalars(select(r.name).where(which).order_by(r.name)))
-        self.db.execute(update(requests_t).where(which).values(status=RequestStatus.QUEUED, pipeline_stage="Queued"))
+        for start in range(0, len(names), 500):  # exactly the names returned, even if one was added meanwhile
+            chunk = names[start : start + 500]
+            self.db.execute(
+                update(requests_t)
+                .where(which, r.name.in_(chunk))
+                .values(status=RequestStatus.QUEUED, pipeline_stage="Queued")
+            )
         return names
 
     # trackers
