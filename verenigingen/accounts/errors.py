@@ -138,18 +138,21 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 def is_conflict(exc: BaseException) -> bool:
     """A deadlock, lock wait or changed record: worth trying again in place, straight away."""
     for cause in _causes(exc):
-        if isinstance(cause, ConflictError) or _type_names(cause) & CONFLICT_TYPE_NAMES:
+        names = _type_names(cause)
+        if isinstance(cause, ConflictError) or names & CONFLICT_TYPE_NAMES:
             return True
-        if database_code(cause) in CONFLICT_CODES:
-            return True
-        if isinstance(cause, AccountCreationError):
+        code = database_code(cause)
+        if code is not None:  # the code says it; a value quoted in the message must not
+            return code in CONFLICT_CODES
+        if isinstance(cause, AccountCreationError) or names & PERMANENT_TYPE_NAMES:
             return False
     return bool(_CONFLICT_WORDS.search(str(exc)))
 
 
 def ends_job(exc: BaseException) -> bool:
-    """The job's time is up (or the process is told to stop): put the member back and end the job."""
-    return not isinstance(exc, Exception) or bool(_type_names(exc) & JOB_ENDING_TYPE_NAMES)
+    """The job's time is up (or the process is told to stop): put the member back and end the job. Also
+    when the timeout struck inside a database call and the driver's clean-up error took its place."""
+    return any(not isinstance(cause, Exception) or _type_names(cause) & JOB_ENDING_TYPE_NAMES for cause in _causes(exc))
 
 
 def classify(exc: BaseException) -> str:
