@@ -547,12 +547,13 @@ def test_renew_preparation_extends_the_lease_until_the_tracker_is_sealed(backend
     tracker = new_tracker(backend, TS.PREPARING, lease_until=at(120))
     with backend.store.transaction():
         assert backend.store.preparing_trackers(at(121)) == [tracker]
-        assert backend.store.renew_preparation(tracker, at(300))
+        assert backend.store.renew_preparation(tracker, at(1), at(300))
+        assert backend.store.get_tracker(tracker).modified == at(1)
         assert backend.store.preparing_trackers(at(121)) == []
         assert backend.store.preparing_trackers(at(300)) == []  # ran out *before* the time given
         assert backend.store.preparing_trackers(at(301)) == [tracker]
         assert backend.store.seal_tracker(tracker, TS.QUEUED, 4, at(2))
-        assert not backend.store.renew_preparation(tracker, at(900))
+        assert not backend.store.renew_preparation(tracker, at(2), at(900))
         assert backend.store.preparing_trackers(at(901)) == []
 
 
@@ -653,7 +654,9 @@ def test_reopen_tracker_takes_the_retried_records_back(backend):
     with backend.store.transaction():
         backend.store.add_to_tracker(tracker, 3, 1, 2, at(1))
         assert backend.store.finish_tracker(tracker, TS.COMPLETED_WITH_ERRORS, 1, 2, at(2), "2 x no e-mail")
-        backend.store.reopen_tracker(tracker, 2, at(3))
+        assert not backend.store.reopen_tracker(tracker, 2, TS.PROCESSING, at(3))  # not in that status
+        assert backend.store.reopen_tracker(tracker, 2, TS.COMPLETED_WITH_ERRORS, at(3))
+        assert not backend.store.reopen_tracker(tracker, 2, TS.COMPLETED_WITH_ERRORS, at(4))  # only once
     view = backend.tracker(tracker)
     assert fields(view, "status", "processed_records", "successful_records", "failed_records") == (
         TS.PROCESSING,

@@ -118,10 +118,17 @@ def queue_bulk_account_creation_for_members(
     ]
     result.requested -= _insert_in_chunks(host, actor, result.tracker, requests, result.validation_errors)
     # Sealed in one transaction: only now do workers, the sweeper and completion see its requests.
-    if seal_tracker(host, result.tracker, actor) is None:
+    if seal_tracker(host, result.tracker, actor) is None and not _sealed_whole(host, result.tracker, result.requested):
         raise QueueingInterrupted(f"bulk operation {result.tracker} was sealed by the sweeper while queueing")
     result.enqueued_batches = dispatch_after_commit(host)
     return result
+
+
+def _sealed_whole(host: Host, tracker: str, requested: int) -> bool:
+    """The sweeper sealed it after every request was written (this process was merely slow): fine."""
+    with host.store.transaction(readonly=True):
+        view = host.store.get_tracker(tracker)
+    return view is not None and view.status != TrackerStatus.PREPARING and view.total_records == requested
 
 
 def _insert_in_chunks(host: Host, actor: str, tracker: str, requests: list[NewRequest], refusals: list[Refusal]) -> int:
@@ -133,7 +140,7 @@ def _insert_in_chunks(host: Host, actor: str, tracker: str, requests: list[NewRe
     def insert(chunk: list[NewRequest]) -> None:
         now = host.clock()
         with store.transaction():
-            if not store.renew_preparation(tracker, now + timedelta(seconds=host.settings.lease_seconds)):
+            if not store.renew_preparation(tracker, now, now + timedelta(seconds=host.settings.lease_seconds)):
                 raise QueueingInterrupted(f"bulk operation {tracker} was sealed by the sweeper while queueing")
             names = store.insert_requests(chunk, RequestStatus.REQUESTED, now)
             reason = f"bulk operation {tracker}"

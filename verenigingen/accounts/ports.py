@@ -278,8 +278,9 @@ class Store(Protocol):
 
     def get_tracker(self, name: str) -> TrackerView | None: ...
 
-    def renew_preparation(self, name: str, lease_until: datetime) -> bool:
-        """Extend a Preparing tracker's lease; False when it is no longer Preparing (the sweeper sealed it)."""
+    def renew_preparation(self, name: str, now: datetime, lease_until: datetime) -> bool:
+        """Extend a Preparing tracker's lease (``modified`` becomes ``now``: it is moving); False when it
+        is no longer Preparing (the sweeper sealed it)."""
         ...
 
     def seal_tracker(
@@ -319,9 +320,9 @@ class Store(Protocol):
         """Trackers in Processing whose every record is processed (a crash between the two steps)."""
         ...
 
-    def reopen_tracker(self, name: str, retried: int, now: datetime) -> None:
-        """Processing again after ``retried`` failed records are retried: counters down by that many,
-        ``completed_at`` and ``error_summary`` cleared."""
+    def reopen_tracker(self, name: str, retried: int, from_status: str, now: datetime) -> bool:
+        """Processing again after ``retried`` failed records are retried, only if still in ``from_status``:
+        counters down by that many, ``completed_at`` and ``error_summary`` cleared."""
         ...
 
     # --- batch slots (bookkeeping): at most N bulk batches run at once, on every host -----------------

@@ -52,14 +52,23 @@ def retry_failed_requests(host: Host, actor: str, tracker: str | None = None) ->
             AuditEntry(REQUEST, r.name, RequestStatus.FAILED, RequestStatus.QUEUED, actor, "retried") for r in retried
         ]
         for name, count in Counter(r.tracker for r in retried if r.tracker).items():
-            view = store.get_tracker(name)
-            before = view.status if view else None
-            store.reopen_tracker(name, count, now)
+            before = _reopen(host, name, count)
             if before != TrackerStatus.PROCESSING:
                 entries.append(AuditEntry(TRACKER, name, before, TrackerStatus.PROCESSING, actor, f"{count} retried"))
         store.add_audit(entries, now)
     dispatch_after_commit(host, dispatch_due_work)
     return report
+
+
+def _reopen(host: Host, tracker: str, retried: int) -> str | None:
+    """Reopen from the status it really has (the last batch may complete it at this very moment); the
+    status it had, for the audit trail."""
+    while True:
+        view = host.store.get_tracker(tracker)
+        if view is None:
+            return None
+        if host.store.reopen_tracker(tracker, retried, view.status, host.clock()):
+            return view.status
 
 
 def _requeue(host: Host, request: RequestView) -> bool:

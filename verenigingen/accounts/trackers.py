@@ -37,12 +37,14 @@ def _seal(host: Host, tracker: str, by: str, now: datetime, expired_before: date
     status = TrackerStatus.QUEUED if total else TrackerStatus.CANCELLED
     if expired_before is None:
         reason, summary = f"{total} requests queued", None if total else "no member could be requested"
-    else:
+    elif total < view.total_records:
         summary = (
             f"queueing stopped after {total} of {view.total_records} members; "
             "the others got no request: queue them again"
         )
         reason = f"sealed by the sweeper: {summary}"
+    else:  # every request was written; only the sealing itself was missed
+        reason, summary = f"sealed by the sweeper: {total} requests queued", None
     if not store.seal_tracker(tracker, status, total, now, summary, lease_expired_before=expired_before):
         raise _NotSealed  # the writer renewed its lease meanwhile: undo the requests' move too
     entries = [AuditEntry(TRACKER, tracker, TrackerStatus.PREPARING, status, by, reason, host.worker)]

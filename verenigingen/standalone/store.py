@@ -561,12 +561,12 @@ class SqlStore:
         t = bulk_operation_trackers.c
         return self.db.scalar(select(t.name).order_by(t.creation.desc()).limit(1))
 
-    def renew_preparation(self, name: str, lease_until: datetime) -> bool:
+    def renew_preparation(self, name: str, now: datetime, lease_until: datetime) -> bool:
         t = bulk_operation_trackers.c
         done = self.db.execute(
             update(bulk_operation_trackers)
             .where(t.name == name, t.status == TrackerStatus.PREPARING)
-            .values(preparation_expires_at=lease_until)
+            .values(preparation_expires_at=lease_until, modified=now)
         )
         return done.rowcount == 1
 
@@ -659,11 +659,11 @@ class SqlStore:
             )
         )
 
-    def reopen_tracker(self, name: str, retried: int, now: datetime) -> None:
+    def reopen_tracker(self, name: str, retried: int, from_status: str, now: datetime) -> bool:
         t = bulk_operation_trackers.c
-        self.db.execute(
+        done = self.db.execute(
             update(bulk_operation_trackers)
-            .where(t.name == name)
+            .where(t.name == name, t.status == from_status)
             .values(
                 status=TrackerStatus.PROCESSING,
                 completed_at=None,
@@ -673,6 +673,7 @@ class SqlStore:
                 failed_records=t.failed_records - retried,
             )
         )
+        return done.rowcount == 1
 
     # batch slots
     def take_slot(self, pool: str, slot: int, holder: str, now: datetime, lease_until: datetime) -> bool:
