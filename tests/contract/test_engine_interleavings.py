@@ -93,8 +93,10 @@ def test_two_workers_claiming_one_request_only_one_runs_it(backend):
     assert_each_member_has_its_own_user(backend, [member])
 
 
-def test_a_worker_that_finishes_first_makes_the_sweepers_recovery_a_no_op(backend):
-    """The sweeper saw the lease run out, but the slow worker still held its claim and finished first."""
+def test_a_worker_whose_lease_ran_out_cannot_finish_and_the_sweeper_recovers(backend):
+    """The sweeper saw the lease run out while the slow worker was still busy: the worker's finish is
+    refused (a claim never outlives its lease, nor the batch slot it ran under), its account is rolled
+    back, and the sweeper's recovery turns the request into a retry."""
     (member,) = backend.add_members(1)
     name = approve(backend, member)
     sweeper, seen = backend.host("sweeper"), []
@@ -106,19 +108,14 @@ def test_a_worker_that_finishes_first_makes_the_sweepers_recovery_a_no_op(backen
 
     store = Interrupted(backend.store)
     store.after("claim_request", sweeper_reads_stale_requests)
-    assert process_individual_request(backend.host("w1", store=store), name) == "completed"
+    assert process_individual_request(backend.host("w1", store=store), name) == "skipped"
     assert [(r.name, r.processed_by) for r in seen] == [(name, "w1")]
+    assert backend.user(email_of(member)) is None
     lost = RetryableError("the worker processing it stopped")
     manager = AccountCreationManager(sweeper)
-    assert manager.record_failure(seen[0], lost, "w1", expired_before=backend.clock()) == "skipped"
+    assert manager.record_failure(seen[0], lost, "w1", expired_before=backend.clock()) == "retry"
     view = backend.request(name)
-    assert fields(view, "status", "retry_count", "job_generation", "created_user") == (
-        RS.COMPLETED,
-        0,
-        0,
-        email_of(member),
-    )
-    assert_each_member_has_its_own_user(backend, [member])
+    assert fields(view, "status", "retry_count", "job_generation", "created_user") == (RS.QUEUED, 1, 1, None)
 
 
 def test_a_sweeper_that_recovers_first_rolls_the_late_workers_account_back(backend):

@@ -514,7 +514,9 @@ def test_request_counts_say_where_a_trackers_open_requests_are(backend):
     finish(backend, failed, RS.FAILED)
     with backend.store.transaction(readonly=True):
         counts = backend.store.request_counts(tracker, at(130))
-    assert counts == RequestCounts(requested=1, due=2, waiting=2, processing=1, abandoned=1, next_retry_at=at(400))
+    assert counts == RequestCounts(
+        requested=1, due=2, waiting=2, processing=1, abandoned=1, next_retry_at=at(400), due_since=at(99)
+    )
 
 
 def test_queue_requested_moves_one_trackers_requested_requests_once(backend):

@@ -1,5 +1,6 @@
 """The bulk path: validate, create requests in chunks, enqueue one job per batch, process batches."""
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -8,7 +9,7 @@ from typing import cast
 
 from verenigingen.accounts.dispatch import dispatch_after_commit
 from verenigingen.accounts.eligibility import Refusal, check_members
-from verenigingen.accounts.errors import QueueingInterrupted, ValidationFailed
+from verenigingen.accounts.errors import QueueingInterrupted, ValidationFailed, ends_job
 from verenigingen.accounts.manager import REQUEST, AccountCreationManager, link_existing_user, with_conflict_retries
 from verenigingen.accounts.permissions import BULK_ROLES, require_any_role, require_grantable
 from verenigingen.accounts.ports import AuditEntry, Host, NewRequest, NewTracker
@@ -17,6 +18,7 @@ from verenigingen.accounts.states import RequestStatus, TrackerStatus
 from verenigingen.accounts.trackers import TRACKER, complete_tracker_if_done, seal_tracker
 
 MEMBER = "Member"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -173,25 +175,51 @@ class BatchOutcome:
     tracker_completed: bool = False
 
 
-def process_bulk_account_creation_batch(host: Host, tracker: str, batch_number: int) -> BatchOutcome:
+def process_bulk_account_creation_batch(
+    host: Host, tracker: str, batch_number: int, generation: int = 0
+) -> BatchOutcome:
     """Run every due request of one batch under a batch slot, one member per transaction, serving due
-    individual requests in between; then hand the slot on and try to complete the tracker."""
+    individual requests in between; then hand the slot on and try to complete the tracker.
+    ``generation`` is the job generation this job was enqueued for."""
     store, outcome = host.store, BatchOutcome()
     with store.transaction(readonly=True):
         names = store.batch_requests(tracker, batch_number)
     if names:
-        slot = take_slot(host, f"{tracker}:{batch_number}@{host.worker}")
+        holder = f"{tracker}:{batch_number}@{host.worker}"
+        slot = with_conflict_retries(host, lambda: take_slot(host, holder))
         if slot is None:
             outcome.no_slot = True
+            _wait_for_a_slot(host, tracker, batch_number, generation)
             return outcome
         try:
-            _start(host, tracker, batch_number)
+            with_conflict_retries(host, lambda: _start(host, tracker, batch_number))
             _run(host, slot, names, outcome)
         finally:
-            slot.release()
-        dispatch_after_commit(host)  # the slot goes to the next due batch now, not at the next sweep
+            _release(host, slot)
+            dispatch_after_commit(host)  # the slot goes to the next due batch now, not at the next sweep
     outcome.tracker_completed = complete_tracker_if_done(host, tracker)
     return outcome
+
+
+def _wait_for_a_slot(host: Host, tracker: str, batch_number: int, generation: int) -> None:
+    """Every slot was held. Move the batch to a new job generation (this job's id no longer counts as its
+    live job), then look once more: a slot freed meanwhile was handed on while this job still looked
+    alive, so this job hands it on itself. Either the freeing batch sees the new generation, or this job
+    sees the free slot: the batch is never left without a job while a slot is free."""
+    with host.store.transaction():
+        host.store.next_generation(tracker, batch_number, generation)
+    with host.store.transaction(readonly=True):
+        free = host.store.held_slots(host.settings.bulk_queue, host.clock()) < host.settings.max_concurrent_batches
+    if free:
+        dispatch_after_commit(host)
+
+
+def _release(host: Host, slot: BatchSlot) -> None:
+    """Never hides the exception that ended the batch: a slot not released comes back with its lease."""
+    try:
+        with_conflict_retries(host, slot.release)
+    except Exception as exc:
+        log.warning("could not release batch slot %s (%s); its lease frees it", slot.number, type(exc).__name__)
 
 
 def _start(host: Host, tracker: str, batch_number: int) -> None:
@@ -223,7 +251,16 @@ def _run(host: Host, slot: BatchSlot, names: list[str], outcome: BatchOutcome) -
 
 def _serve_individual_requests(host: Host, manager: AccountCreationManager) -> int:
     """An approval made while every worker runs a batch is served by the first batch that looks, between
-    two of its members: it never waits for a whole batch (their own jobs find them done)."""
-    with host.store.transaction(readonly=True):
-        due = host.store.due_individual_requests(host.clock(), limit=10)
-    return sum(manager.process(request) != "skipped" for request, _ in due)
+    two of its members: it never waits for a whole batch (their own jobs find them done). A fault here
+    is the individual path's own business (its job and the sweeper run it again): the batch goes on."""
+    served = 0
+    try:
+        with host.store.transaction(readonly=True):
+            due = host.store.due_individual_requests(host.clock(), limit=10)
+        for request, _ in due:
+            served += manager.process(request) != "skipped"
+    except Exception as exc:
+        if ends_job(exc):
+            raise
+        log.warning("could not serve an individual request between members (%s)", type(exc).__name__)
+    return served

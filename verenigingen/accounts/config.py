@@ -5,6 +5,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 
+class SettingsError(ValueError):
+    """An operator's setting that cannot be used, named with what it must be."""
+
+
 @dataclass(frozen=True)
 class AccountSettings:
     batch_size: int = 50  # requests per bulk job
@@ -39,7 +43,7 @@ class AccountSettings:
         """Defaults, with the operator's overrides: VERENIGINGEN_RETRY_BACKOFF="300,600,1200",
         VERENIGINGEN_LEASE_SECONDS, VERENIGINGEN_SWEEP_INTERVAL, VERENIGINGEN_MAX_CONCURRENT_BATCHES,
         VERENIGINGEN_JOB_MONITORING_INTERVAL, VERENIGINGEN_STALL_SECONDS, VERENIGINGEN_BATCH_SIZE,
-        VERENIGINGEN_BATCH_TIMEOUT, VERENIGINGEN_REQUEST_CHUNK_SIZE,
+        VERENIGINGEN_BATCH_TIMEOUT, VERENIGINGEN_REQUEST_CHUNK_SIZE, VERENIGINGEN_INDIVIDUAL_CHECK_SECONDS,
         VERENIGINGEN_BULK_QUEUE, VERENIGINGEN_INDIVIDUAL_QUEUE."""
         overrides: dict[str, Any] = {}
         if backoff := environ.get("VERENIGINGEN_RETRY_BACKOFF"):
@@ -50,7 +54,7 @@ class AccountSettings:
             if value := environ.get(f"VERENIGINGEN_{name.upper()}"):
                 overrides[name] = _whole_number(f"VERENIGINGEN_{name.upper()}", value)
         if value := environ.get("VERENIGINGEN_INDIVIDUAL_CHECK_SECONDS"):
-            overrides["individual_check_seconds"] = float(_whole_number("VERENIGINGEN_INDIVIDUAL_CHECK_SECONDS", value))
+            overrides["individual_check_seconds"] = _seconds("VERENIGINGEN_INDIVIDUAL_CHECK_SECONDS", value)
         for name in ("bulk_queue", "individual_queue"):
             if value := environ.get(f"VERENIGINGEN_{name.upper()}"):
                 overrides[name] = value
@@ -70,13 +74,23 @@ _INTEGER_SETTINGS = (
 )
 
 
+def _seconds(variable: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0
+    if not number > 0:
+        raise SettingsError(f"{variable} must be a number of seconds above 0, not {value!r}")
+    return number
+
+
 def _whole_number(variable: str, value: str) -> int:
     try:
         number = int(value)
     except ValueError:
         number = 0
     if number < 1:
-        raise ValueError(f"{variable} must be a whole number of at least 1, not {value!r}")
+        raise SettingsError(f"{variable} must be a whole number of at least 1, not {value!r}")
     return number
 
 

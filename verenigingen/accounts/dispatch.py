@@ -3,7 +3,7 @@ slots (the rest wait their turn in the database, not in Redis), every due indivi
 
 import logging
 
-from verenigingen.accounts.errors import classify
+from verenigingen.accounts.errors import classify, ends_job
 from verenigingen.accounts.ports import DEAD, ENQUEUED, LIVE, Host
 from verenigingen.accounts.states import ErrorCategory
 
@@ -55,7 +55,7 @@ def dispatch_after_commit(host: Host, dispatch=dispatch_due_batches) -> int:
     try:
         outcome = dispatch(host)
     except Exception as exc:
-        if classify(exc) != ErrorCategory.RETRYABLE:
+        if ends_job(exc) or classify(exc) != ErrorCategory.RETRYABLE:
             raise
         log.warning("could not enqueue (%s); the sweeper will", type(exc).__name__)
         return 0

@@ -51,6 +51,10 @@ class DatabaseError(PermanentError):
     """The database refused in a way no retry fixes (missing table, access denied, corruption)."""
 
 
+class IntegrityConflict(DatabaseError):
+    """A unique rule refused a write that the engine did not expect to collide (two processes raced)."""
+
+
 class QueueingInterrupted(AccountCreationError):
     """The sweeper sealed a bulk operation whose queueing had stopped; this late writer must stop."""
 
@@ -88,13 +92,19 @@ PERMANENT_TYPE_NAMES = frozenset(
 JOB_ENDING_TYPE_NAMES = frozenset({"rq.timeouts.JobTimeoutException", "rq.timeouts.BaseTimeoutException"})
 
 # MariaDB/MySQL error codes of passing faults.
-CONFLICT_CODES = {1205: "lock wait timeout", 1213: "deadlock"}
+CONFLICT_CODES = {1020: "record changed", 1205: "lock wait timeout", 1213: "deadlock"}
 PASSING_CODES = {
     1040: "too many connections",
+    1053: "server shutting down",
+    1159: "network read interrupted",
+    1161: "network write interrupted",
+    1317: "query interrupted",
     1927: "connection killed",
+    2002: "cannot connect",
     2003: "cannot connect",
     2006: "server gone away",
     2013: "lost connection",
+    2055: "lost connection",
     4031: "disconnected by the server",
 }
 # Only when neither type nor code says anything: wording of passing faults across MariaDB, SQLite, Redis.
@@ -156,7 +166,10 @@ def ends_job(exc: BaseException) -> bool:
 
 
 def classify(exc: BaseException) -> str:
-    """ErrorCategory.RETRYABLE or ErrorCategory.PERMANENT for ``exc``."""
+    """ErrorCategory.RETRYABLE or ErrorCategory.PERMANENT for ``exc``. A job's timeout is neither (see
+    ``ends_job``): callers check that first; here it is never mistaken for a passing fault."""
+    if ends_job(exc):
+        return ErrorCategory.PERMANENT
     if isinstance(exc, AccountCreationError):
         return exc.category
     names = _type_names(exc)

@@ -2,7 +2,7 @@
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from verenigingen.accounts.errors import (
@@ -46,7 +46,7 @@ def with_conflict_retries(host: Host, work):
         try:
             return work()
         except Exception as exc:
-            if attempt == host.settings.conflict_attempts or not is_conflict(exc):
+            if attempt == host.settings.conflict_attempts or ends_job(exc) or not is_conflict(exc):
                 raise
             time.sleep(random.uniform(low, high) * attempt)
 
@@ -56,7 +56,6 @@ class AccountCreationManager:
     """Creates (or links) the user of one request. Running a request twice never makes a second user."""
 
     host: Host
-    _roles: dict[str, set[str]] = field(default_factory=dict)
 
     def process(self, name: str, slot: BatchSlot | None = None) -> str:
         """'completed', 'retry', 'failed', or 'skipped' when the request is not ours to run now.
@@ -166,10 +165,9 @@ class AccountCreationManager:
         return "failed"
 
     def _check_requester(self, request: RequestView) -> None:
-        """The requester must still hold the role that allowed the request (roles can be revoked)."""
-        roles = self._roles.get(request.requested_by)
-        if roles is None:
-            roles = self._roles[request.requested_by] = self.host.store.roles_of(request.requested_by)
+        """The requester must still hold the role that allowed the request: read in each member's own
+        transaction, so that a role revoked during a batch stops its remaining members."""
+        roles = self.host.store.roles_of(request.requested_by)
         allowed = BULK_ROLES if request.tracker else INDIVIDUAL_ROLES
         require_any_role(request.requested_by, roles, allowed, "create accounts")
         require_grantable(roles, request.roles, request.role_profile, self.host.settings.default_role)

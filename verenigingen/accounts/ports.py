@@ -127,7 +127,8 @@ class RequestCounts:
     waiting: int = 0  # Queued for a retry later
     processing: int = 0  # claimed, lease running
     abandoned: int = 0  # claimed, lease run out (the worker died)
-    next_retry_at: datetime | None = None
+    next_retry_at: datetime | None = None  # the earliest retry still to come
+    due_since: datetime | None = None  # when the last retry that is due now fell due
 
 
 @dataclass(frozen=True)
@@ -220,9 +221,10 @@ class Store(Protocol):
         failure_reason: str | None = None,
         lease_expired_before: datetime | None = None,
     ) -> bool:
-        """Processing -> ``status`` (Completed or Failed), only while ``worker`` still holds the claim (any
-        holder when None) and, when ``lease_expired_before`` is given, only if that claim's lease ran out
-        before it; the member may get a new request afterwards. False when the claim was lost."""
+        """Processing -> ``status`` (Completed or Failed), only while ``worker`` still holds the claim with
+        a lease not run out at ``now`` (when ``worker`` is None: any holder, and when ``lease_expired_before``
+        is given, only if the lease ran out before it); the member may get a new request afterwards.
+        False when the claim was lost."""
         ...
 
     def requeue_request(

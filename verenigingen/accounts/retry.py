@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from verenigingen.accounts.dispatch import dispatch_after_commit, dispatch_due_work
 from verenigingen.accounts.eligibility import Refusal
-from verenigingen.accounts.errors import ValidationFailed
+from verenigingen.accounts.errors import ConflictError, ValidationFailed
 from verenigingen.accounts.permissions import BULK_ROLES, require_any_role
 from verenigingen.accounts.ports import AuditEntry, Host, RequestView
 from verenigingen.accounts.states import RequestStatus, TrackerStatus
@@ -47,6 +47,8 @@ def retry_failed_requests(host: Host, actor: str, tracker: str | None = None) ->
                 report.refused.append(_refusal(request, "open_request", "its member has an open request by now"))
             elif _requeue(host, request):
                 retried.append(request)
+            else:
+                report.refused.append(_refusal(request, "changed", "it was retried or changed meanwhile"))
         report.retried = len(retried)
         entries = [
             AuditEntry(REQUEST, r.name, RequestStatus.FAILED, RequestStatus.QUEUED, actor, "retried") for r in retried
@@ -63,12 +65,13 @@ def retry_failed_requests(host: Host, actor: str, tracker: str | None = None) ->
 def _reopen(host: Host, tracker: str, retried: int) -> str | None:
     """Reopen from the status it really has (the last batch may complete it at this very moment); the
     status it had, for the audit trail."""
-    while True:
+    for _ in range(10):  # each miss means the status moved on just now; it settles at once
         view = host.store.get_tracker(tracker)
         if view is None:
             return None
         if host.store.reopen_tracker(tracker, retried, view.status, host.clock()):
             return view.status
+    raise ConflictError("the operation's status kept changing while it was reopened")
 
 
 def _requeue(host: Host, request: RequestView) -> bool:

@@ -112,11 +112,15 @@ def progress(host: Host, tracker: str, last_moved: datetime) -> Progress:
         if view is None:
             return Progress("missing", True, f"no bulk operation {tracker}", None)
         counts = store.request_counts(tracker, now)
+        slots_busy = store.held_slots(host.settings.bulk_queue, now) >= host.settings.max_concurrent_batches
     if view.status in TrackerStatus.FINISHED:
         return Progress(view.status, True, None, None)
-    quiet = now - max(last_moved, view.modified or last_moved)
+    # Quiet since the last sign of life: progress seen, the tracker moving, or a retry falling due.
+    quiet = now - max(last_moved, view.modified or last_moved, counts.due_since or last_moved)
     if counts.waiting and not (counts.due or counts.processing or counts.abandoned or counts.requested):
         return Progress(view.status, False, None, counts.next_retry_at)  # only retries, due later
+    if counts.due and not counts.abandoned and slots_busy:
+        return Progress(view.status, False, None, None)  # its turn comes when other batches hand a slot on
     if quiet < timedelta(seconds=host.settings.stall_seconds):
         return Progress(view.status, False, None, None)
     seconds = int(quiet.total_seconds())

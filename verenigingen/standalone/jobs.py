@@ -31,8 +31,8 @@ def _host() -> Host:
     return (_standalone or StandaloneHost()).host
 
 
-def run_bulk_batch(tracker: str, batch_number: int) -> dict:
-    outcome = process_bulk_account_creation_batch(_host(), tracker, batch_number)
+def run_bulk_batch(tracker: str, batch_number: int, generation: int = 0) -> dict:
+    outcome = process_bulk_account_creation_batch(_host(), tracker, batch_number, generation)
     return vars(outcome)
 
 

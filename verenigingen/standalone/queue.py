@@ -19,6 +19,10 @@ from verenigingen.accounts.ports import DEAD, ENQUEUED, LIVE, JobQueue, batch_jo
 _LIVE = {"queued", "started", "deferred", "scheduled", "rate_limited", "created", "ready_to_enqueue"}
 
 
+def _seconds_since(moment: datetime) -> float:
+    return (datetime.now(timezone.utc).replace(tzinfo=None) - moment.replace(tzinfo=None)).total_seconds()
+
+
 class RqJobQueue:
     def __init__(self, redis: Redis, settings: AccountSettings):
         self.redis = redis
@@ -35,13 +39,15 @@ class RqJobQueue:
         status = str(getattr(job.get_status(refresh=False), "value", job.get_status(refresh=False)))
         if status not in _LIVE:
             return None
+        patience = 3 * self.settings.job_monitoring_interval + 5
         if status == "started":
             last_sign = job.last_heartbeat or job.started_at
-            if last_sign is None:
-                return LIVE
-            silence = (datetime.now(timezone.utc).replace(tzinfo=None) - last_sign.replace(tzinfo=None)).total_seconds()
-            if silence > 3 * self.settings.job_monitoring_interval + 5:
-                return DEAD
+            return DEAD if last_sign is not None and _seconds_since(last_sign) > patience else LIVE
+        # On RQ 1.15 a worker killed between taking a job and starting it leaves it "queued" in no queue
+        # at all: it would count as alive for ever and hold back a slot's worth of work.
+        waited = status == "queued" and job.enqueued_at is not None and _seconds_since(job.enqueued_at) > patience
+        if waited and Queue(job.origin, connection=self.redis).get_job_position(job_id) is None:
+            return DEAD
         return LIVE
 
     def is_live(self, job_id: str) -> bool:
@@ -59,7 +65,8 @@ class RqJobQueue:
     def enqueue_batch(self, tracker: str, batch_number: int, generation: int = 0) -> str:
         job_id = batch_job_id(tracker, batch_number, generation)
         function = "verenigingen.standalone.jobs.run_bulk_batch"
-        return self._enqueue(self.bulk, job_id, function, (tracker, batch_number), self.settings.batch_timeout)
+        args = (tracker, batch_number, generation)
+        return self._enqueue(self.bulk, job_id, function, args, self.settings.batch_timeout)
 
     def enqueue_individual(self, request: str, generation: int = 0) -> str:
         job_id = individual_job_id(request, generation)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, create_engine, event, func, insert, literal_column, or_, select, text, update
+from sqlalchemy import and_, create_engine, event, func, insert, inspect, literal_column, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -19,6 +19,7 @@ from verenigingen.accounts.errors import (
     ConflictError,
     DatabaseError,
     DuplicateUserError,
+    IntegrityConflict,
     RetryableError,
     ValidationFailed,
     database_code,
@@ -52,6 +53,9 @@ if TYPE_CHECKING:  # the type checker proves SqlStore keeps the engine's Store c
 
 log = logging.getLogger(__name__)
 MIGRATION_LOCK = "verenigingen_migrate"
+# How long one statement waits for a lock. A member's transaction is tried up to conflict_attempts (5)
+# times, so its worst case (5 x 15 s plus pauses) stays well inside the claim's lease (lease_seconds, 120).
+LOCK_WAIT_SECONDS = 15
 # SQLite's wording of passing faults; anything else it says (no such table, malformed, read-only) is permanent.
 _SQLITE_CONFLICTS = ("database is locked", "database table is locked", "database schema has changed")
 
@@ -71,7 +75,7 @@ def make_engine(url: str) -> Engine:
 def _create(url: str) -> Engine:
     # hide_parameters: a database error must never carry a member's data into a message or a log.
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 60}, hide_parameters=True)
+        engine = create_engine(url, connect_args={"timeout": LOCK_WAIT_SECONDS}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection, _record):
@@ -79,7 +83,7 @@ def _create(url: str) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_SECONDS * 1000}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -89,15 +93,23 @@ def _create(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, isolation_level="READ COMMITTED", pool_pre_ping=True, hide_parameters=True)
+    engine = create_engine(url, isolation_level="READ COMMITTED", pool_pre_ping=True, hide_parameters=True)
+    if engine.dialect.name in ("mysql", "mariadb"):
+
+        @event.listens_for(engine, "connect")
+        def _mariadb_connect(dbapi_connection, _record):
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT_SECONDS}")
+
+    return engine
 
 
-def as_engine_error(exc: DBAPIError) -> Exception | None:
-    """A database error in the engine's terms, described without the statement or its parameters;
-    None for integrity errors, which the caller turns into a rule ("already has an open request")."""
-    if isinstance(exc, IntegrityError):
-        return None
+def as_engine_error(exc: DBAPIError) -> Exception:
+    """A database error in the engine's terms, described without the statement, its parameters or the
+    values a driver quotes ("Duplicate entry '<e-mail>'"): only codes and kinds."""
     code = database_code(exc)
+    if isinstance(exc, IntegrityError):
+        return IntegrityConflict(f"database: a unique rule refused the write (error {code or 'integrity'})")
     if code in CONFLICT_CODES:
         return ConflictError(f"database: {CONFLICT_CODES[code]}")
     if code in PASSING_CODES or exc.connection_invalidated:
@@ -108,6 +120,26 @@ def as_engine_error(exc: DBAPIError) -> Exception | None:
     kind = f"error {code}" if code is not None else message.split(":")[0][:60]
     log.error("database refused (%s, %s): not retried", type(getattr(exc, "orig", exc)).__name__, kind)
     return DatabaseError(f"database: {kind} ({type(getattr(exc, 'orig', exc)).__name__})")
+
+
+class SchemaOutdated(RuntimeError):
+    """The database was made by an older version of the app: its tables lack columns this one needs."""
+
+
+def _refuse_an_older_schema(connection: Connection) -> None:
+    """create_all never changes a table that exists: say so plainly instead of failing on every query."""
+    found = inspect(connection)
+    missing = [
+        f"{table.name}.{column.name}"
+        for table in metadata.sorted_tables
+        for column in table.columns
+        if column.name not in {c["name"] for c in found.get_columns(table.name)}
+    ]
+    if missing:
+        raise SchemaOutdated(
+            f"the database was created by an older version (it lacks {', '.join(missing[:5])}); "
+            "move it aside (or delete the data folder) and run again"
+        )
 
 
 class SqlStore:
@@ -143,6 +175,7 @@ class SqlStore:
             else:  # SQLite: BEGIN IMMEDIATE (see _create) holds the write lock; its DDL is transactional
                 with connection.begin():
                     metadata.create_all(connection)
+            _refuse_an_older_schema(connection)
 
     @contextmanager
     def transaction(self, readonly: bool = False) -> Iterator[None]:
@@ -153,10 +186,9 @@ class SqlStore:
                 self._local.connection = connection
                 yield
         except DBAPIError as exc:
-            mapped = as_engine_error(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+            # Without the driver's error in the printed chain: its message may quote a value (a duplicate
+            # e-mail, a malformed name). It stays in __context__ for ends_job() to find a timeout behind it.
+            raise as_engine_error(exc) from None
         finally:
             self._local.connection = None
 
@@ -357,12 +389,16 @@ class SqlStore:
         return self.get_request(name) if claimed.rowcount == 1 else None
 
     @staticmethod
-    def _held(name: str, status: str, owner: str | None, expired_before: datetime | None):
+    def _held(
+        name: str, status: str, owner: str | None, expired_before: datetime | None, alive_at: datetime | None = None
+    ):
         condition = and_(requests_t.c.name == name, requests_t.c.status == status)
         if owner is not None:
             condition = and_(condition, requests_t.c.processed_by == owner)
         if expired_before is not None:
             condition = and_(condition, requests_t.c.lease_expires_at < expired_before)
+        if alive_at is not None:
+            condition = and_(condition, requests_t.c.lease_expires_at >= alive_at)
         return condition
 
     def finish_request(
@@ -378,7 +414,11 @@ class SqlStore:
     ) -> bool:
         done = self.db.execute(
             update(requests_t)
-            .where(self._held(name, RequestStatus.PROCESSING, worker, lease_expired_before))
+            .where(
+                self._held(
+                    name, RequestStatus.PROCESSING, worker, lease_expired_before, now if worker is not None else None
+                )
+            )
             .values(
                 status=status,
                 pipeline_stage=status,
@@ -477,13 +517,13 @@ class SqlStore:
         r = requests_t.c
         later, expired = (r.next_retry_at > now).label("later"), (r.lease_expires_at < now).label("expired")
         rows = self.db.execute(
-            select(r.status, later, expired, func.count(), func.min(r.next_retry_at))
+            select(r.status, later, expired, func.count(), func.min(r.next_retry_at), func.max(r.next_retry_at))
             .where(r.bulk_operation_tracker == tracker, r.status.in_(RequestStatus.OPEN))
             .group_by(r.status, literal_column("later"), literal_column("expired"))
         ).all()
         counts = dict.fromkeys(("requested", "due", "waiting", "processing", "abandoned"), 0)
-        next_retry = None
-        for status, later, expired, count, earliest in rows:
+        next_retry = due_since = None
+        for status, later, expired, count, earliest, latest in rows:
             if status == RequestStatus.REQUESTED:
                 counts["requested"] += count
             elif status == RequestStatus.PROCESSING:
@@ -493,7 +533,9 @@ class SqlStore:
                 next_retry = earliest if next_retry is None else min(next_retry, earliest)
             else:
                 counts["due"] += count
-        return RequestCounts(**counts, next_retry_at=next_retry)
+                if latest is not None:
+                    due_since = latest if due_since is None else max(due_since, latest)
+        return RequestCounts(**counts, next_retry_at=next_retry, due_since=due_since)
 
     def queue_requested(self, tracker: str) -> list[str]:
         r = requests_t.c
