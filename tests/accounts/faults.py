@@ -3,10 +3,11 @@
 Workers load it with VERENIGINGEN_HOST_FACTORY=tests.accounts.faults:make_host. VERENIGINGEN_FAULTS
 lists faults, separated by ';':  "retry_once:REGEX", "always_retry:REGEX", "permanent:REGEX",
 "leaky:REGEX" (an error whose message quotes personal data) for e-mail addresses matching REGEX, and
-"delay:SECONDS" (per user created, to make batches slow enough to kill). "slow_once:SECONDS:REGEX" sleeps
-the first time a matching user is created (across processes); "slow_query_once:SECONDS:REGEX" does the
-same in the database (MariaDB's SLEEP() on the account transaction's own connection), so that a job's time
-can run out in the middle of a statement.
+"delay:SECONDS" (per user created, to make batches slow enough to kill), "pause:SECONDS" (before every
+write transaction, outside it: slow batches that hold no lock, so SQLite's writers still interleave).
+"slow_once:SECONDS:REGEX" sleeps the first time a matching user is created (across processes);
+"slow_query_once:SECONDS:REGEX" does the same in the database (MariaDB's SLEEP() on the account
+transaction's own connection), so that a job's time can run out in the middle of a statement.
 
 Faults of a bulk operation's writer (the process queueing requests in chunks):
 "kill_after_inserts:N" SIGKILLs the process at its insert_requests call N + 1 (N chunks committed, the
@@ -73,6 +74,8 @@ class FaultyStore:
     @contextmanager
     def transaction(self, readonly: bool = False):
         for kind, argument in self._faults:
+            if kind == "pause" and not readonly:  # slow work that holds no lock, even on SQLite
+                time.sleep(float(argument))
             if kind == "pause_after_inserts" and self._inserts == int(argument) and not self._paused:
                 self._paused = True  # between two transactions: the writer holds no lock while it waits
                 self._redis.set(PAUSED, os.getpid())

@@ -68,6 +68,9 @@ class StandaloneHost:
     def store(self) -> SqlStore:
         self.environment.make_home()
         store = SqlStore.from_url(self.environment.db_url)  # creates the tables once, under a database lock
+        with store.transaction(readonly=True):  # read first: a busy SQLite file's write lock is for workers
+            if store.count(users, users.c.name == OPERATOR):
+                return store
         try:
             with store.transaction():
                 if store.count(users, users.c.name == OPERATOR) == 0:

@@ -126,12 +126,17 @@ class SchemaOutdated(RuntimeError):
     """The database was made by an older version of the app: its tables lack columns this one needs."""
 
 
+def _missing_tables(connection: Connection) -> list[str]:
+    return [table.name for table in metadata.sorted_tables if not inspect(connection).has_table(table.name)]
+
+
 def _refuse_an_older_schema(connection: Connection) -> None:
     """create_all never changes a table that exists: say so plainly instead of failing on every query."""
     found = inspect(connection)
     missing = [
         f"{table.name}.{column.name}"
         for table in metadata.sorted_tables
+        if found.has_table(table.name)
         for column in table.columns
         if column.name not in {c["name"] for c in found.get_columns(table.name)}
     ]
@@ -158,8 +163,13 @@ class SqlStore:
 
     def migrate(self) -> None:
         """Create what is missing, once: under a database lock, so that six workers starting together on
-        a fresh database all come up (the others wait, then find the tables there)."""
+        a fresh database all come up (the others wait, then find the tables there). A database that has
+        every table is only read: a worker joining a busy SQLite file never queues for its write lock."""
         with self.engine.connect() as connection:
+            if not _missing_tables(connection):
+                _refuse_an_older_schema(connection)
+                return
+            connection.rollback()
             if connection.dialect.name in ("mysql", "mariadb"):
                 if connection.exec_driver_sql(f"SELECT GET_LOCK('{MIGRATION_LOCK}', 120)").scalar() != 1:
                     raise RetryableError("database: another process is creating the tables")
