@@ -15,9 +15,8 @@ from verenigingen.accounts.permissions import BULK_ROLES, require_any_role, requ
 from verenigingen.accounts.ports import AuditEntry, Host, NewRequest, NewTracker
 from verenigingen.accounts.slots import BatchSlot, SlotLost, take_slot
 from verenigingen.accounts.states import RequestStatus, TrackerStatus
-from verenigingen.accounts.trackers import TRACKER, complete_tracker_if_done, seal_tracker
+from verenigingen.accounts.trackers import MEMBER, TRACKER, complete_tracker_if_done, seal_tracker
 
-MEMBER = "Member"
 log = logging.getLogger(__name__)
 
 
@@ -121,7 +120,7 @@ def queue_bulk_account_creation_for_members(
     result.requested -= _insert_in_chunks(host, actor, result.tracker, requests, result.validation_errors)
     # Sealed in one transaction: only now do workers, the sweeper and completion see its requests.
     if seal_tracker(host, result.tracker, actor) is None and not _sealed_whole(host, result.tracker, result.requested):
-        raise QueueingInterrupted(f"bulk operation {result.tracker} was sealed by the sweeper while queueing")
+        raise QueueingInterrupted(result.tracker)
     result.enqueued_batches = dispatch_after_commit(host)
     return result
 
@@ -143,7 +142,7 @@ def _insert_in_chunks(host: Host, actor: str, tracker: str, requests: list[NewRe
         now = host.clock()
         with store.transaction():
             if not store.renew_preparation(tracker, now, now + timedelta(seconds=host.settings.lease_seconds)):
-                raise QueueingInterrupted(f"bulk operation {tracker} was sealed by the sweeper while queueing")
+                raise QueueingInterrupted(tracker)
             names = store.insert_requests(chunk, RequestStatus.REQUESTED, now)
             reason = f"bulk operation {tracker}"
             store.add_audit([AuditEntry(REQUEST, n, None, RequestStatus.REQUESTED, actor, reason) for n in names], now)

@@ -58,6 +58,9 @@ class IntegrityConflict(DatabaseError):
 class QueueingInterrupted(AccountCreationError):
     """The sweeper sealed a bulk operation whose queueing had stopped; this late writer must stop."""
 
+    def __init__(self, tracker: str):
+        super().__init__(f"bulk operation {tracker} was sealed by the sweeper while queueing")
+
 
 # Exception types, by qualified name, that are passing faults wherever they come from.
 CONFLICT_TYPE_NAMES = frozenset(

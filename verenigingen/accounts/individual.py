@@ -9,7 +9,7 @@ from verenigingen.accounts.manager import AccountCreationManager, link_existing_
 from verenigingen.accounts.permissions import INDIVIDUAL_ROLES, require_any_role, require_grantable
 from verenigingen.accounts.ports import ENQUEUED, AuditEntry, Host, NewRequest
 from verenigingen.accounts.states import RequestStatus
-from verenigingen.accounts.trackers import REQUEST
+from verenigingen.accounts.trackers import MEMBER, REQUEST
 
 
 def queue_account_creation_for_member(
@@ -34,7 +34,7 @@ def queue_account_creation_for_member(
             ((linked, user),) = checked.link
             link_existing_user(store, linked.name, user.name, granted, role_profile, actor)
             store.add_audit(
-                [AuditEntry("Member", member, None, "Linked", actor, "existing user of the same e-mail")],
+                [AuditEntry(MEMBER, member, None, "Linked", actor, "existing user of the same e-mail")],
                 host.clock(),
             )
             return None

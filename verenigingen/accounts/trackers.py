@@ -9,6 +9,7 @@ from verenigingen.accounts.states import RequestStatus, TrackerStatus, finished_
 
 TRACKER = "Bulk Operation Tracker"
 REQUEST = "Account Creation Request"
+MEMBER = "Member"
 
 
 def seal_tracker(host: Host, tracker: str, by: str, expired_before: datetime | None = None) -> str | None:
