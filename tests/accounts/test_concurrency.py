@@ -58,7 +58,7 @@ class Sampler(threading.Thread):
             time.sleep(0.01)
 
 
-@pytest.mark.parametrize("workers", [8, 12])
+@pytest.mark.parametrize(("db_url", "workers"), [("sqlite", 8), ("mariadb", 12)], indirect=["db_url"])
 def test_many_workers_never_run_more_than_five_batches_at_once(make_world, workers):
     world = make_world(**FAULTY, VERENIGINGEN_FAULTS="delay:0.03")
     names = world.add_members(120)

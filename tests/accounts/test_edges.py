@@ -1,6 +1,7 @@
 """Edges a review found: a slot freed while a batch found none, a job RQ 1.15 lost between queue and
 start, waiting that is not being stuck, a role revoked mid-batch, and set-up mistakes told in one line."""
 
+import csv
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from rq.job import Job
 from sqlalchemy import select, update
 
 from tests.accounts.conftest import ADMIN
+from tests.conftest import member_row, write_export
 from verenigingen.accounts.bulk import process_bulk_account_creation_batch, queue_bulk_account_creation_for_members
 from verenigingen.accounts.dispatch import dispatch_due_batches
 from verenigingen.accounts.errors import IntegrityConflict
@@ -21,8 +23,9 @@ from verenigingen.accounts.slots import take_slot
 from verenigingen.accounts.states import Roles
 from verenigingen.accounts.trackers import progress
 from verenigingen.standalone.host import utc_now
+from verenigingen.standalone.importer import Importer
 from verenigingen.standalone.schema import account_creation_requests as requests_t
-from verenigingen.standalone.schema import bulk_operation_trackers, user_roles, users
+from verenigingen.standalone.schema import bulk_operation_trackers, members, user_roles, users
 
 
 class StoreHook:
@@ -167,3 +170,19 @@ def test_set_up_mistakes_get_one_line(world, tmp_path):
     assert "created by an older version" in outdated.stderr and "bulk_operation_trackers.operation_type" in (
         outdated.stderr
     )
+
+
+def test_the_importer_rejects_a_row_whose_email_belongs_to_another_member(world, tmp_path):
+    """The importer's conflict row: the e-mail is another member's, so the row is rejected with the Lidnr.
+    it belongs to, and neither member changes."""
+    first = write_export(tmp_path / "first.csv", [member_row(**{"Lidnr.": "1001", "E-mailadres": "anna@example.nl"})])
+    assert Importer(world.shost, ADMIN).run(first, create_accounts=False).members_created == 1
+    clash = member_row(**{"Lidnr.": "1002", "Voornaam": "Bert", "E-mailadres": "Anna@Example.nl"})
+    second = write_export(tmp_path / "second.csv", [clash])
+    result = Importer(world.shost, ADMIN).run(second, create_accounts=False)
+    assert (result.members_created, result.members_updated, result.invalid_rows) == (0, 0, 1)
+    with open(result.rejected_rows_file, encoding="utf-8-sig", newline="") as stream:
+        rows = list(csv.reader(stream, delimiter=";"))
+    assert rows[1][0] == "1002" and rows[1][-1] == "email: dit e-mailadres hoort bij lid 1001"
+    with world.store.transaction(readonly=True):
+        assert world.store.db.execute(select(members.c.member_id, members.c.first_name)).all() == [("1001", "Anna")]

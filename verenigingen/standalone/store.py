@@ -23,6 +23,7 @@ from verenigingen.accounts.errors import (
     RetryableError,
     ValidationFailed,
     database_code,
+    ends_job,
 )
 from verenigingen.accounts.ports import (
     AuditEntry,
@@ -197,8 +198,8 @@ class SqlStore:
                 yield
         except DBAPIError as exc:
             # Without the driver's error in the printed chain: its message may quote a value (a duplicate
-            # e-mail, a malformed name). It stays in __context__ for ends_job() to find a timeout behind it.
-            raise as_engine_error(exc) from None
+            # e-mail, a malformed name). Unless a job's timeout broke the connection: that is worth showing.
+            raise as_engine_error(exc) from (exc if ends_job(exc) else None)
         finally:
             self._local.connection = None
 
