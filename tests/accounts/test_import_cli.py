@@ -50,7 +50,7 @@ def test_import_waits_creates_accounts_and_reports_as_documented(world, tmp_path
     assert (tracker["total_batches"], tracker["batch_size"]) == (math.ceil(requested / 50), 50)
     with open(report["rejected_rows_file"], encoding="utf-8-sig", newline="") as stream:
         rejected = list(csv.reader(stream, delimiter=";"))
-    assert len(rejected) == 11 and rejected[0][-1] == "Reden afgewezen" and all(row[-1] for row in rejected[1:])
+    assert len(rejected) == 11 and rejected[0][:2] == ["Row", "Reason rejected"] and all(r[1] for r in rejected[1:])
 
     again = json.loads(cli(world, "import", str(path), "--wait", "--json", "--as", ADMIN).stdout)
     assert (again["members_created"], again["members_updated"], again["members_unchanged"]) == (0, 0, 91)
@@ -72,7 +72,7 @@ def test_a_fixed_rejected_rows_file_imports(world, tmp_path):
     rejected_path = first["rejected_rows_file"]
     with open(rejected_path, encoding="utf-8-sig", newline="") as stream:
         fixed = list(csv.reader(stream, delimiter=";"))
-    fixed[1][11] = "1234 AB"
+    fixed[1][2 + 11] = "1234 AB"  # after the row number and the reason
     with open(rejected_path, "w", encoding="utf-8-sig", newline="") as stream:
         csv.writer(stream, delimiter=";").writerows(fixed)
     second = json.loads(cli(world, "import", rejected_path, "--no-accounts", "--json", "--as", ADMIN).stdout)

@@ -70,10 +70,37 @@ def test_values_that_would_run_as_formulas_are_rejected(export_file, value):
     assert result.errors[0].value == value
 
 
-@pytest.mark.parametrize("value", ["+31 6 12345678", "-12", "+3"])
-def test_a_sign_before_a_digit_is_not_a_formula(export_file, value):
-    (result,) = read(export_file, member_row(Plaats=value))
-    assert ("city", "formula") not in codes(result)
+@pytest.mark.parametrize(
+    ("column", "value"), [("Telefoonnr.", "+31 6 12345678"), ("Contributiebedrag", "-12"), ("Telefoonnr.", "+3")]
+)
+def test_a_sign_before_a_number_is_not_a_formula_in_a_numeric_column(export_file, column, value):
+    (result,) = read(export_file, member_row(**{column: value}))
+    assert "formula" not in [code for _, code in codes(result)]
+
+
+@pytest.mark.parametrize(
+    ("column", "field", "value"),
+    [
+        ("Plaats", "city", "-2+3+cmd|' /C calc'!A0"),
+        ("Plaats", "city", "+31 6 12345678"),
+        ("Adres", "address_line1", "-12"),
+        ("Telefoonnr.", "phone", "-2+3+cmd|' /C calc'!A0"),
+        ("Contributiebedrag", "dues_amount", '+1+HYPERLINK("x")'),
+        ("Plaats", "city", "'=1+1"),
+        ("Voornaam", "first_name", "'@SUM(A1)"),
+    ],
+)
+def test_a_sign_is_a_formula_outside_numeric_columns_and_a_neutralised_formula_is_no_value(
+    export_file, column, field, value
+):
+    (result,) = read(export_file, member_row(**{column: value}))
+    assert (field, "formula") in codes(result)
+
+
+def test_an_apostrophe_that_neutralises_nothing_is_part_of_the_name(export_file):
+    (result,) = read(export_file, member_row(Plaats="'s-Hertogenbosch"))
+    assert result.valid
+    assert result.record["city"] == "'s-Hertogenbosch"
 
 
 @pytest.mark.parametrize(
@@ -160,7 +187,15 @@ class TestDuplicates:
         results = read(export_file, first, member_row(**{"Lidnr.": "1002", "E-mailadres": "b@x.nl"}), second)
         assert [r.valid for r in results] == [True, True, False]
         assert codes(results[2]) == [("member_id", "duplicate")]
-        assert "row 2" in results[2].errors[0].message
+        assert "the same Lidnr. 1001 as row 2" in results[2].errors[0].message
+
+    def test_lidnr_in_other_case_is_the_same_member(self, export_file):
+        results = read(
+            export_file,
+            member_row(**{"Lidnr.": "ab-12"}),
+            member_row(**{"Lidnr.": "AB-12", "E-mailadres": "b@x.nl"}),
+        )
+        assert codes(results[1]) == [("member_id", "duplicate")]
 
     def test_the_same_email_in_other_case_is_a_duplicate(self, export_file):
         results = read(
@@ -191,9 +226,20 @@ def test_extra_cells_beyond_the_header_reject_the_row(export_file):
     assert codes(result) == [(None, "extra_cells")]
 
 
-def test_short_rows_are_read_as_empty_trailing_cells(export_file):
+def test_a_short_row_is_rejected_not_imported_with_empty_fields(export_file):
     cells = list(member_row().values())[:4]
     (result,) = read(export_file, cells)
-    assert result.valid
-    assert result.record["full_name"] == "Anna ten Boom"
-    assert [w.code for w in result.warnings] == ["no_email"]
+    assert codes(result) == [(None, "short_row")]
+    assert "4 cells but the header 21" in result.errors[0].message
+
+
+def test_a_row_cut_in_two_by_an_unquoted_line_break_rejects_both_parts(tmp_path):
+    cells = list(member_row().values())
+    cells[9] = "Kerkstraat"  # Adres: the export wrote "Kerkstraat\n1" without quotes
+    header = ";".join(member_row())
+    first, rest = ";".join(cells[:10]), "1;" + ";".join(cells[10:])
+    path = tmp_path / "cut.csv"
+    path.write_text(f"{header}\n{first}\n{rest}\n", encoding="utf-8")
+    results = list(MijnroodExport(path, today=TODAY))
+    assert [codes(r) for r in results] == [[(None, "short_row")], [(None, "continued_row")]]
+    assert "row 2" in results[1].errors[0].message

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from verenigingen.mijnrood.columns import HeaderMap
 from verenigingen.mijnrood.errors import ExportError
-from verenigingen.mijnrood.rows import RowResult, is_blank, validate_row
+from verenigingen.mijnrood.rows import RowResult, is_blank, match_key, validate_row
 from verenigingen.mijnrood.source import delimiter_name, detect_delimiter, detect_encoding, read_rows
 
 
@@ -48,16 +48,34 @@ class MijnroodExport:
 
     def __iter__(self) -> Iterator[RowResult]:
         """Validated rows in file order; a later row with an earlier row's Lidnr. or e-mail is a duplicate."""
-        first_row_with = {"member_id": {}, "email": {}}
+        first_row_with: dict[str, dict[str, int]] = {"member_id": {}, "email": {}}
+        short: tuple[int, int] | None = None  # (row, cells) of the last row with too few cells
         for number, cells in self._member_rows():
             result = validate_row(number, cells, self.header, self.today)
+            if short and short[0] == number - 1 and short[1] + len(cells) - 1 == self.header.width:
+                result.errors.clear()  # its cells sit in the wrong columns: any other finding is noise
+                result.warnings.clear()
+                result.error(
+                    None,
+                    "continued_row",
+                    f"the rest of row {short[0]}, cut off by a line break inside a value without quotes; "
+                    f"join the two rows into one",
+                    None,
+                )
+            short = (number, len(cells)) if len(cells) < self.header.width else None
             for field, seen in first_row_with.items():
-                key = result.values.get(field)
-                if key is None:
+                value = result.values.get(field)
+                if value is None:
                     continue
+                key = match_key(value)
                 if key in seen:
-                    what = "Lidnr." if field == "member_id" else "e-mail address"
-                    result.error(field, "duplicate", f"the same {what} as row {seen[key]}", key)
+                    what = f"Lidnr. {value}" if field == "member_id" else "e-mail address"
+                    result.error(
+                        field,
+                        "duplicate",
+                        f"the same {what} as row {seen[key]}; if this is another person, give them their own",
+                        value,
+                    )
                 else:
                     seen[key] = result.row
             yield result

@@ -18,6 +18,7 @@ from verenigingen.dutch.membership import (
 from verenigingen.dutch.names import clean_name, clean_tussenvoegsel, full_name
 from verenigingen.dutch.phone import clean_phone
 from verenigingen.mijnrood.columns import COLUMN_BY_FIELD, HeaderMap
+from verenigingen.mijnrood.formulas import NEUTRALISER, RISKY_FIRST, is_formula, is_plain_number, neutralised
 
 # The Member fields a record carries, in DocType order; paid/privacy_accepted are kept as given.
 MEMBER_FIELDS = (
@@ -47,10 +48,10 @@ MEMBER_FIELDS = (
 )
 EMPTY_MARKERS = frozenset({"", "-", "nb", "n/a", "null", "?"})
 MINIMUM_VOLUNTEER_AGE = 16
-_FORMULA_STARTS = frozenset("=@")
-_SIGNS = frozenset("+-")
-_RISKY_FIRST = _FORMULA_STARTS | _SIGNS | frozenset("\t\r")
+# Columns where a leading sign is part of the value (+31 6 ..., -12,50); anywhere else it starts a formula.
+SIGNED_FIELDS = frozenset({"phone", "dues_amount"})
 _LONGEST_MARKER = max(map(len, EMPTY_MARKERS))
+_CHECKED_FIRST = RISKY_FIRST | {NEUTRALISER}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,16 +99,24 @@ class RowResult:
         self.warnings.append(Problem(self.row, field_name, code, message, value))
 
 
+def match_key(value: str) -> str:
+    """How Lidnr. and e-mail addresses compare, on every database: case and surrounding spaces do not count."""
+    return value.strip().casefold()
+
+
 def is_blank(cells: list[str]) -> bool:
     return not "".join(cells).strip()
 
 
-def _looks_like_formula(raw: str, text: str) -> bool:
-    """Would a spreadsheet run this as a formula (CSV injection)?"""
-    if raw[:1] in ("\t", "\r"):
-        return True
-    first = text[:1]
-    return first in _FORMULA_STARTS or (first in _SIGNS and not text[1:2].isdigit())
+def _formula_problem(field_name: str, raw: str, text: str) -> str | None:
+    """Why a spreadsheet would run this cell as a formula (CSV injection), or None when it would not."""
+    if neutralised(text):
+        return "a formula neutralised with a leading ' (in a rejected-rows file); remove it or correct the value"
+    if not is_formula(raw) and not is_formula(text):
+        return None
+    if field_name in SIGNED_FIELDS and is_plain_number(text):
+        return None
+    return "starts like a spreadsheet formula; remove the leading character"
 
 
 class _RowValidator:
@@ -121,8 +130,9 @@ class _RowValidator:
             text = value.strip()
             if len(text) <= _LONGEST_MARKER and text.lower() in EMPTY_MARKERS:
                 continue
-            if (value[0] in _RISKY_FIRST or text[0] in _RISKY_FIRST) and _looks_like_formula(value, text):
-                result.error(name, "formula", "starts like a spreadsheet formula; remove the leading character", value)
+            risky = value[0] in _CHECKED_FIRST or text[0] in _CHECKED_FIRST
+            if risky and (why := _formula_problem(name, value, text)):
+                result.error(name, "formula", why, value)
                 continue
             self.text[name] = text
 
@@ -151,6 +161,14 @@ def validate_row(number: int, cells: list[str], header: HeaderMap, today: date) 
             None,
             "extra_cells",
             f"the row has {len(cells)} cells but the header {header.width}; does a value need quotes?",
+            None,
+        )
+    elif len(cells) < header.width:
+        result.error(
+            None,
+            "short_row",
+            f"the row has {len(cells)} cells but the header {header.width}: a line break inside a value without "
+            "quotes cuts a row in two; join the parts into one row",
             None,
         )
     check.require("first_name")
