@@ -71,7 +71,7 @@ def test_reimporting_the_rejected_rows_never_turns_a_member_into_another_person(
     piet["E-mailadres"] = "piet@example.nl"
     first = run(world, export_file([member_row(), piet]))
     assert (first.members_created, first.invalid_rows) == (1, 1)
-    (header, line) = rejected_rows(first)
+    (_, line) = rejected_rows(first)
     assert line[0] == "3" and "the same Lidnr. 1001 as row 2" in line[1]
     give_account(world, "1001")
     again = run(world, first.rejected_rows_file)

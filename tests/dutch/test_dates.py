@@ -40,7 +40,9 @@ def test_impossible_dates_are_errors(raw):
     assert "does not exist" in caught.value.message
 
 
-@pytest.mark.parametrize("raw", ["1-2-90", "01-02/1990", "feb 1 1990", "19900201", "33342", "01-02-1990 abc"])
+@pytest.mark.parametrize(
+    "raw", ["1-2-90", "01-02/1990", "feb 1 1990", "19900201", "1990", "3653", "73051", "01-02-1990 abc", "1990/02-01"]
+)
 def test_unrecognised_formats_are_errors(raw):
     with pytest.raises(InvalidValue, match="not a date"):
         parse_date(raw)
@@ -64,3 +66,22 @@ def test_birth_date_in_the_future_is_an_error_and_today_is_not():
 )
 def test_age_counts_completed_years(born, age):
     assert age_on(born, TODAY) == age
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("32967", date(1990, 4, 4)),
+        ("44197,63542824", date(2021, 1, 1)),  # a date and a time, Dutch decimal comma
+        ("44197.5", date(2021, 1, 1)),
+        ("3654", date(1910, 1, 1)),
+        ("73050", date(2099, 12, 31)),
+    ],
+)
+def test_spreadsheet_serials_in_a_plausible_range_are_dates_of_the_1900_system(raw, expected):
+    assert parse_date(raw) == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1990/01/15", date(1990, 1, 15)), ("1990.1.5", date(1990, 1, 5))])
+def test_year_first_with_slashes_or_dots(raw, expected):
+    assert parse_date(raw) == expected

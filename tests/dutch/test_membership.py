@@ -5,10 +5,12 @@ import pytest
 from verenigingen.dutch import InvalidValue
 from verenigingen.dutch.membership import (
     BILLING_FREQUENCIES,
+    UnknownMembershipType,
     clean_member_id,
     clean_mollie_id,
     parse_amount,
     parse_billing_frequency,
+    parse_extra_types,
     parse_membership_type,
 )
 
@@ -78,10 +80,45 @@ def test_membership_types(raw, expected):
     assert parse_membership_type(raw) == expected
 
 
-def test_unknown_membership_type():
-    with pytest.raises(InvalidValue) as caught:
+def test_an_unknown_membership_type_is_unknown_and_an_own_name_maps_to_its_status():
+    with pytest.raises(UnknownMembershipType) as caught:
         parse_membership_type("erelid")
-    assert caught.value.code == "invalid_membership_type"
+    assert caught.value.code == "unknown_membership_type"
+    assert parse_membership_type(" ERELID ", {"Erelid": "Active"}) == ("Erelid", "Active")
+
+
+@pytest.mark.parametrize("text", ["Erelid", "Erelid=Actief", "=Active", "Erelid=Active; Proeflid"])
+def test_own_membership_types_need_a_known_status(text):
+    with pytest.raises(InvalidValue, match="NAME=STATUS"):
+        parse_extra_types(text)
+
+
+def test_own_membership_types_parse():
+    assert parse_extra_types("Erelid=Active; Proeflid = Active;\nOud-lid=Cancelled") == {
+        "Erelid": "Active",
+        "Proeflid": "Active",
+        "Oud-lid": "Cancelled",
+    }
+
+
+@pytest.mark.parametrize("raw", ["12,50 €", "EUR 12,50", "€12,50", "12,50 EUR", "eur 12,50"])
+def test_amounts_with_the_currency_before_or_after(raw):
+    assert parse_amount(raw) == Decimal("12.50")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("driemaandelijks", "Quarterly"),
+        ("monthly", "Monthly"),
+        ("Quarterly", "Quarterly"),
+        ("half-yearly", "Semi-annually"),
+        ("yearly", "Annually"),
+        ("annually", "Annually"),
+    ],
+)
+def test_more_billing_period_spellings(raw, expected):
+    assert parse_billing_frequency(raw) == expected
 
 
 @pytest.mark.parametrize(("raw", "prefix"), [("cst_8uXkq2XsJk", "cst_"), ("sub_rVKGtNd6s3", "sub_")])

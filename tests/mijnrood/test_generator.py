@@ -47,11 +47,11 @@ def test_every_defect_kind_is_caught(tmp_path):
         "invalid_email",
         "invalid_date",
         "future_date",
-        "invalid_phone",
+        "invalid_country",
         "formula",
         "invalid_mollie_id",
         "invalid_amount",
-        "invalid_membership_type",
+        "invalid_member_id",
         "invalid_billing_frequency",
         "duplicate",
     ):

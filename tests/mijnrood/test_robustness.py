@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 
 from tests.conftest import TODAY, VALID_ROW
 from verenigingen.mijnrood import ExportError, MijnroodExport
+from verenigingen.mijnrood.columns import HeaderMap
 from verenigingen.mijnrood.generator import HEADER, generate_export
+from verenigingen.mijnrood.rows import is_empty_marker
+
+_POSITIONS = HeaderMap.from_header(list(VALID_ROW)).positions
+HEADER_FIELDS = [next((f for f, i in _POSITIONS.items() if i == index), None) for index in range(len(VALID_ROW))]
 
 _SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -57,7 +62,12 @@ def test_arbitrary_rows_end_in_a_report_that_accounts_for_every_row(tmp_path, ro
     path.write_text(buffer.getvalue(), encoding="utf-8")
     results = read_all(path)
     for result in results:
-        assert result.valid or result.errors
+        # Exactly one of: valid, rejected with errors, deliberately skipped with a reason.
+        assert [result.valid, bool(result.errors), result.skipped is not None].count(True) == 1
+        if result.valid:
+            for name, cell in zip(HEADER_FIELDS, result.cells, strict=False):
+                if name and not is_empty_marker(cell):  # a value given is kept, or a warning says why not
+                    assert result.values[name] is not None or any(w.field == name for w in result.warnings)
 
 
 def test_reading_streams_with_flat_memory(tmp_path):

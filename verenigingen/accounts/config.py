@@ -4,6 +4,9 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any
 
+from verenigingen.dutch import InvalidValue
+from verenigingen.dutch.membership import parse_extra_types
+
 
 class SettingsError(ValueError):
     """An operator's setting that cannot be used, named with what it must be."""
@@ -29,6 +32,8 @@ class AccountSettings:
     stall_seconds: int = 300  # nothing moved for this long (and no retry due later): a tracker is stuck
     default_role: str = "Verenigingen Member"
     eligible_statuses: frozenset[str] = frozenset({"Active"})
+    # The association's own membership names and the status each means, e.g. (("Erelid", "Active"),).
+    membership_types: tuple[tuple[str, str], ...] = ()
 
     @property
     def max_retries(self) -> int:
@@ -44,7 +49,8 @@ class AccountSettings:
         VERENIGINGEN_LEASE_SECONDS, VERENIGINGEN_SWEEP_INTERVAL, VERENIGINGEN_MAX_CONCURRENT_BATCHES,
         VERENIGINGEN_JOB_MONITORING_INTERVAL, VERENIGINGEN_STALL_SECONDS, VERENIGINGEN_BATCH_SIZE,
         VERENIGINGEN_BATCH_TIMEOUT, VERENIGINGEN_REQUEST_CHUNK_SIZE, VERENIGINGEN_INDIVIDUAL_CHECK_SECONDS,
-        VERENIGINGEN_BULK_QUEUE, VERENIGINGEN_INDIVIDUAL_QUEUE."""
+        VERENIGINGEN_BULK_QUEUE, VERENIGINGEN_INDIVIDUAL_QUEUE,
+        VERENIGINGEN_MEMBERSHIP_TYPES="Erelid=Active; Proeflid=Active"."""
         overrides: dict[str, Any] = {}
         if backoff := environ.get("VERENIGINGEN_RETRY_BACKOFF"):
             overrides["retry_backoff"] = tuple(
@@ -58,6 +64,11 @@ class AccountSettings:
         for name in ("bulk_queue", "individual_queue"):
             if value := environ.get(f"VERENIGINGEN_{name.upper()}"):
                 overrides[name] = value
+        if value := environ.get("VERENIGINGEN_MEMBERSHIP_TYPES"):
+            try:
+                overrides["membership_types"] = tuple(parse_extra_types(value).items())
+            except InvalidValue as exc:
+                raise SettingsError(f"VERENIGINGEN_MEMBERSHIP_TYPES: {exc.message}") from None
         settings = replace(cls(), **overrides)
         return settings
 

@@ -18,13 +18,15 @@ _DUTCH_COUNTRY_NAMES = {
     "luxemburg": "LU",
     "verenigd koninkrijk": "GB",
     "spanje": "ES",
+    "uk": "GB",  # not an ISO code, but how people write the United Kingdom
+    "engeland": "GB",
 }
 
 
 def clean_country(value: str) -> str:
     """Return the ISO 3166 alpha-2 code for a code or country name."""
     text = value.strip()
-    if text.upper() in _ALPHA_2:
+    if text.upper() in _ALPHA_2 and text.upper() != "UK":
         return text.upper()
     if code := _DUTCH_COUNTRY_NAMES.get(text.lower()):
         return code

@@ -17,6 +17,7 @@ _PLAIN_ADDRESS = re.compile(
     r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"  # domain labels
     r"[a-z]{2,24}"  # an alphabetic top-level domain
 )
+MAX_LOCAL_PART = 64  # RFC 5321; mail servers refuse longer ones
 _SPECIAL_USE = tuple("." + name for name in SPECIAL_USE_DOMAIN_NAMES)
 
 
@@ -34,6 +35,10 @@ def clean_email(value: str) -> str:
     address = value.strip().lower()
     if is_plain_address(address):
         return address
+    if len(address.rpartition("@")[0]) > MAX_LOCAL_PART:
+        raise InvalidValue(
+            "invalid_email", f"not a valid e-mail address: more than {MAX_LOCAL_PART} characters before the @"
+        )
     try:
         validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:

@@ -42,3 +42,13 @@ def parse_phone(value: str, region: str = "NL") -> PhoneNumber:
 def clean_phone(value: str, region: str = "NL") -> str:
     """Read 06..., +31 6..., 0031 6..., landlines and foreign numbers; return E.164."""
     return phonenumbers.format_number(parse_phone(value, region), _E164)
+
+
+def phone_in_text(text: str, region: str = "NL") -> str | None:
+    """The one valid number in free text ('0612345678 (mam)'), or None when there is none or several."""
+    found = {
+        phonenumbers.format_number(match.number, _E164)
+        for match in phonenumbers.PhoneNumberMatcher(text, region)
+        if phonenumbers.is_valid_number(match.number)
+    }
+    return found.pop() if len(found) == 1 else None

@@ -24,7 +24,7 @@ COLUMNS = (
     Column("last_name", ("Achternaam",), required=True),
     Column("birth_date", ("Geboortedatum",)),
     Column("member_since", ("Inschrijfdatum", "Inschrijfdataum")),
-    Column("chapter", ("Groep",)),
+    Column("chapter", ("Groep", "Afdeling")),
     Column("email", ("E-mailadres", "E-mail")),
     Column("phone", ("Telefoonnr.", "Telefoonnummer")),
     Column("address_line1", ("Adres",)),
@@ -36,7 +36,7 @@ COLUMNS = (
     Column("billing_frequency", ("Betaalperiode",)),
     Column("mollie_customer_id", ("Mollie CID",)),
     Column("mollie_subscription_id", ("Mollie SID",)),
-    Column("membership_type", ("Lidmaatschapstype",)),
+    Column("membership_type", ("Lidmaatschapstype", "Lidmaatschapsstatus")),
     Column("paid", ("Betaald",)),
     Column("privacy_accepted", ("Privacybeleid geaccepteerd",)),
 )
@@ -51,6 +51,8 @@ def header_key(text: str) -> str:
 
 
 _FIELD_BY_HEADER = {header_key(header): column.field for column in COLUMNS for header in column.headers}
+# Mijnrood's export of support members (donors): a list of people who are not members.
+_SUPPORTER_HEADERS = frozenset({header_key("Steunlidnr."), header_key("Steunlidnummer")})
 
 
 def recognised_count(cells: list[str]) -> int:
@@ -68,6 +70,11 @@ class HeaderMap:
 
     @classmethod
     def from_header(cls, cells: list[str]) -> "HeaderMap":
+        if any(header_key(cell) in _SUPPORTER_HEADERS for cell in cells):
+            raise ExportError(
+                "this is an export of support members (it has a column 'Steunlidnr.'), not of members; "
+                "supporters are not imported as members"
+            )
         positions: dict[str, int] = {}
         ignored = []
         for index, cell in enumerate(cells):

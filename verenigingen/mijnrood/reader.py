@@ -1,12 +1,12 @@
 """A Mijnrood export, opened: detected format, header map, and a stream of validated rows."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
 
 from verenigingen.mijnrood.columns import HeaderMap
 from verenigingen.mijnrood.errors import ExportError
-from verenigingen.mijnrood.rows import RowResult, is_blank, match_key, validate_row
+from verenigingen.mijnrood.rows import Problem, RowResult, is_blank, match_key, only_markers, validate_row
 from verenigingen.mijnrood.source import delimiter_name, detect_delimiter, detect_encoding, read_rows
 
 
@@ -17,7 +17,14 @@ class MijnroodExport:
     duplicates. A file that cannot be read at all raises :class:`ExportError`.
     """
 
-    def __init__(self, path: str | Path, encoding: str | None = None, today: date | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        encoding: str | None = None,
+        today: date | None = None,
+        membership_types: Mapping[str, str] | None = None,
+    ):
+        """``membership_types``: the association's own membership names and their status ({'Erelid': 'Active'})."""
         self.path = Path(path)
         if not self.path.is_file():
             raise ExportError(f"no such file: {self.path}")
@@ -29,6 +36,19 @@ class MijnroodExport:
         rows.close()
         self.header = HeaderMap.from_header(header_cells)
         self.header_cells = header_cells
+        self.membership_types = dict(membership_types or {})
+        self.file_warnings: list[Problem] = []
+        if "membership_type" not in self.header.positions:
+            self.file_warnings.append(
+                Problem(
+                    1,
+                    "membership_type",
+                    "no_status_column",
+                    "the file has no Lidmaatschapstype column: the members are imported without a status, so "
+                    "nobody gets an account until a status is known",
+                    None,
+                )
+            )
 
     @property
     def description(self) -> str:
@@ -51,7 +71,16 @@ class MijnroodExport:
         first_row_with: dict[str, dict[str, int]] = {"member_id": {}, "email": {}}
         short: tuple[int, int] | None = None  # (row, cells) of the last row with too few cells
         for number, cells in self._member_rows():
-            result = validate_row(number, cells, self.header, self.today)
+            if only_markers(cells):
+                result = RowResult(number, cells)
+                result.skip(None, "empty_row", "only empty markers (such as - or n.v.t.): nobody's row", None)
+                yield result
+                continue
+            result = validate_row(number, cells, self.header, self.today, self.membership_types)
+            if result.skipped:
+                short = None
+                yield result  # never a duplicate of the member's own row, nor the first of its keys
+                continue
             if short and short[0] == number - 1 and short[1] + len(cells) - 1 == self.header.width:
                 result.errors.clear()  # its cells sit in the wrong columns: any other finding is noise
                 result.warnings.clear()

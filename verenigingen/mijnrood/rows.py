@@ -1,5 +1,6 @@
 """Validate one export row into a Member record, collecting every error and warning it has."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -9,14 +10,18 @@ from verenigingen.dutch.bank import clean_iban, has_unknown_dutch_bank
 from verenigingen.dutch.dates import age_on, parse_birth_date, parse_date
 from verenigingen.dutch.emails import clean_email
 from verenigingen.dutch.membership import (
+    DOUBLE_REGISTRATION,
+    PLAUSIBLE_MAXIMUM_AMOUNT,
+    UnknownMembershipType,
     clean_member_id,
     clean_mollie_id,
     parse_amount,
     parse_billing_frequency,
     parse_membership_type,
+    type_key,
 )
 from verenigingen.dutch.names import clean_name, clean_tussenvoegsel, full_name
-from verenigingen.dutch.phone import clean_phone
+from verenigingen.dutch.phone import clean_phone, phone_in_text
 from verenigingen.mijnrood.columns import COLUMN_BY_FIELD, HeaderMap
 from verenigingen.mijnrood.formulas import NEUTRALISER, RISKY_FIRST, is_formula, is_plain_number, neutralised
 
@@ -46,7 +51,11 @@ MEMBER_FIELDS = (
     "paid",
     "privacy_accepted",
 )
-EMPTY_MARKERS = frozenset({"", "-", "nb", "n/a", "null", "?"})
+EMPTY_MARKERS = frozenset(
+    {"", "-", "nb", "n/a", "null", "?", "n.v.t.", "nvt", "n.v.t", "onbekend", "unknown", "n.a.", "n.a"}
+)
+# Free text is kept as given, up to the length the Member fields hold.
+TEXT_LIMITS = {"chapter": 140, "address_line1": 240, "city": 140, "paid": 40, "privacy_accepted": 40}
 MINIMUM_VOLUNTEER_AGE = 16
 # Columns where a leading sign is part of the value (+31 6 ..., -12,50); anywhere else it starts a formula.
 SIGNED_FIELDS = frozenset({"phone", "dues_amount"})
@@ -83,14 +92,18 @@ class RowResult:
     values: dict = field(default_factory=dict)
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    skipped: Problem | None = None  # a row deliberately not imported: neither valid nor invalid
 
     @property
     def valid(self) -> bool:
-        return not self.errors
+        return not self.errors and self.skipped is None
 
     @property
     def record(self) -> dict | None:
-        return self.values if not self.errors else None
+        return self.values if self.valid else None
+
+    def skip(self, field_name: str | None, code: str, message: str, value: str | None) -> None:
+        self.skipped = Problem(self.row, field_name, code, message, value)
 
     def error(self, field_name: str | None, code: str, message: str, value: str | None) -> None:
         self.errors.append(Problem(self.row, field_name, code, message, value))
@@ -106,6 +119,16 @@ def match_key(value: str) -> str:
 
 def is_blank(cells: list[str]) -> bool:
     return not "".join(cells).strip()
+
+
+def is_empty_marker(cell: str) -> bool:
+    text = cell.strip()
+    return len(text) <= _LONGEST_MARKER and text.lower() in EMPTY_MARKERS
+
+
+def only_markers(cells: list[str]) -> bool:
+    """A row of nothing but empty markers (-;-;-): nobody's row."""
+    return all(map(is_empty_marker, cells))
 
 
 def _formula_problem(field_name: str, raw: str, text: str) -> str | None:
@@ -128,7 +151,7 @@ class _RowValidator:
         self.text: dict[str, str] = {}
         for name, value in raw.items():
             text = value.strip()
-            if len(text) <= _LONGEST_MARKER and text.lower() in EMPTY_MARKERS:
+            if is_empty_marker(text):
                 continue
             risky = value[0] in _CHECKED_FIRST or text[0] in _CHECKED_FIRST
             if risky and (why := _formula_problem(name, value, text)):
@@ -146,15 +169,68 @@ class _RowValidator:
             self.result.error(name, exc.code, exc.message, self.raw[name])
             return None
 
+    def free_text(self, name: str) -> str | None:
+        text = self.text.get(name)
+        if text is not None and len(text) > TEXT_LIMITS[name]:
+            self.result.error(name, "too_long", f"longer than {TEXT_LIMITS[name]} characters", self.raw[name])
+            return None
+        return text
+
+    def phone(self, country: str) -> str | None:
+        """Mijnrood's phone is free text: a number that cannot be read costs the member nothing but it."""
+        text = self.text.get("phone")
+        if text is None:
+            return None
+        try:
+            return clean_phone(text, country)
+        except InvalidValue:
+            found = phone_in_text(text, country)
+        if found:
+            self.result.warn("phone", "phone_from_text", "the one telephone number in the text is kept", text)
+        else:
+            self.result.warn(
+                "phone", "unreadable_phone", "no telephone number in it: the member is imported without one", text
+            )
+        return found
+
+    def membership(self, extra: Mapping[str, str] | None) -> tuple[str | None, str | None]:
+        text = self.text.get("membership_type")
+        if text is None:
+            return None, None
+        try:
+            return parse_membership_type(text, extra)
+        except UnknownMembershipType as exc:
+            self.result.warn("membership_type", exc.code, exc.message, self.raw["membership_type"])
+            return None, None
+
+    def chapter(self) -> str | None:
+        text = self.free_text("chapter")
+        if text is not None and text.endswith("*"):
+            self.result.warn("chapter", "chapter_marker", "the trailing * is not part of the chapter's name", text)
+            text = text.rstrip("* ") or None
+        return text
+
     def require(self, name: str) -> None:
         if name not in self.text and not any(p.field == name for p in self.result.errors):
             self.result.error(name, "required", f"{COLUMN_BY_FIELD[name].label} is required", self.raw.get(name))
 
 
-def validate_row(number: int, cells: list[str], header: HeaderMap, today: date) -> RowResult:
-    """Check every rule for one row; the result is valid only when no rule found an error."""
+def validate_row(
+    number: int, cells: list[str], header: HeaderMap, today: date, membership_types: Mapping[str, str] | None = None
+) -> RowResult:
+    """Check every rule for one row; the result is valid only when no rule found an error.
+
+    ``membership_types`` maps the association's own membership names to statuses ({'Erelid': 'Active'})."""
     result = RowResult(number, cells)
     raw = {name: (cells[index] if index < len(cells) else "") for name, index in header.positions.items()}
+    if type_key(raw.get("membership_type", "")) == DOUBLE_REGISTRATION:
+        result.skip(
+            "membership_type",
+            "double_registration",
+            "a double registration (Dubbel) in Mijnrood: only the member's own row is imported",
+            raw["membership_type"],
+        )
+        return result
     check = _RowValidator(result, raw)
     if len(cells) > header.width and not is_blank(cells[header.width :]):
         result.error(
@@ -182,8 +258,15 @@ def validate_row(number: int, cells: list[str], header: HeaderMap, today: date) 
     member_since = check.clean("member_since", parse_date)
     country = check.clean("country", clean_country) or DEFAULT_COUNTRY
     iban = check.clean("iban", clean_iban)
-    membership_type, status = check.clean("membership_type", parse_membership_type) or (None, None)
+    membership_type, status = check.membership(membership_types)
     dues_amount = check.clean("dues_amount", parse_amount)
+    if dues_amount is not None and dues_amount > PLAUSIBLE_MAXIMUM_AMOUNT:
+        result.warn(
+            "dues_amount",
+            "implausible_amount",
+            f"more than {PLAUSIBLE_MAXIMUM_AMOUNT} euros per period: is it a typo?",
+            raw["dues_amount"],
+        )
 
     if email is None and "email" not in check.text:
         result.warn("email", "no_email", "no e-mail address: the member is imported but gets no account", None)
@@ -201,10 +284,10 @@ def validate_row(number: int, cells: list[str], header: HeaderMap, today: date) 
         "email": email,
         "birth_date": birth_date.isoformat() if birth_date else None,
         "member_since": member_since.isoformat() if member_since else None,
-        "chapter": check.text.get("chapter"),
-        "phone": check.clean("phone", clean_phone, country),
-        "address_line1": check.text.get("address_line1"),
-        "city": check.text.get("city"),
+        "chapter": check.chapter(),
+        "phone": check.phone(country),
+        "address_line1": check.free_text("address_line1"),
+        "city": check.free_text("city"),
         "postcode": check.clean("postcode", clean_postcode, country),
         "country": country,
         "iban": iban.compact if iban is not None else None,
@@ -214,7 +297,7 @@ def validate_row(number: int, cells: list[str], header: HeaderMap, today: date) 
         "mollie_subscription_id": check.clean("mollie_subscription_id", clean_mollie_id, "sub_"),
         "membership_type": membership_type,
         "status": status,
-        "paid": check.text.get("paid"),
-        "privacy_accepted": check.text.get("privacy_accepted"),
+        "paid": check.free_text("paid"),
+        "privacy_accepted": check.free_text("privacy_accepted"),
     }
     return result

@@ -61,14 +61,19 @@ def detect_encoding(path: Path, encoding: str | None = None) -> str:
             raise ExportError(f"the file is {name}; save it as UTF-8 or Windows-1252 CSV")
     if encoding is not None:
         try:
-            codec = codecs.lookup(encoding).name
+            info = codecs.lookup(encoding)
         except LookupError:
             raise ExportError(f"unknown encoding {encoding!r}") from None
-        candidates = ["utf-8-sig" if codec == "utf-8" else codec]
+        if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib: codecs, not text encodings
+            raise ExportError(f"{encoding!r} is not a text encoding (use utf-8 or cp1252)")
+        candidates = ["utf-8-sig" if info.name == "utf-8" else info.name]
     else:
         candidates = ["utf-8-sig", "cp1252"]
     for candidate in candidates:
-        bad = _first_undecodable(path, candidate)
+        try:
+            bad = _first_undecodable(path, candidate)
+        except UnicodeError as exc:  # UTF-16 without its BOM: the decoder refuses the whole file
+            raise ExportError(f"the file cannot be read as {encoding} ({exc})") from None
         if bad is None:
             return candidate
     if encoding is not None:
@@ -85,7 +90,14 @@ def detect_delimiter(path: Path, encoding: str) -> str:
         first_line = stream.readline()
     if not first_line.strip():
         raise ExportError("no header: the first line of the file is empty" if first_line else "the file is empty")
-    scores = {d: recognised_count(next(csv.reader([first_line], delimiter=d))) for d in DELIMITERS}
+    scores, problem = {}, None
+    for delimiter in DELIMITERS:
+        try:
+            scores[delimiter] = recognised_count(next(csv.reader([first_line], delimiter=delimiter)))
+        except csv.Error as exc:  # a cell over the CSV field limit: not this delimiter, or no header at all
+            scores[delimiter], problem = -1, exc
+    if problem is not None and max(scores.values()) < 0:
+        raise ExportError(f"row 1 (the header) cannot be read as CSV ({problem})")
     best = max(DELIMITERS, key=lambda d: (scores[d], first_line.count(d)))
     if scores[best] == 0:
         raise ExportError("no header: the first line names none of the Mijnrood columns (Voornaam, Achternaam, ...)")

@@ -11,16 +11,19 @@ class ValidationSummary:
     valid: int = 0
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    skipped: list[Problem] = field(default_factory=list)  # rows deliberately not imported
 
     @property
     def invalid(self) -> int:
-        return self.rows - self.valid
+        return self.rows - self.valid - len(self.skipped)
 
     def add(self, result: RowResult) -> None:
         self.rows += 1
         self.valid += result.valid
         self.errors.extend(result.errors)
         self.warnings.extend(result.warnings)
+        if result.skipped:
+            self.skipped.append(result.skipped)
 
     def as_dict(self) -> dict:
         return {
@@ -29,4 +32,5 @@ class ValidationSummary:
             "invalid": self.invalid,
             "errors": [problem.as_dict() for problem in self.errors],
             "warnings": [problem.as_dict() for problem in self.warnings],
+            "skipped": [{"row": p.row, "code": p.code, "message": p.message} for p in self.skipped],
         }

@@ -38,6 +38,7 @@ class ImportResult:
     members_updated: int = 0
     members_unchanged: int = 0
     members_refused: int = 0  # valid rows whose update the import rules refused (counted in invalid_rows)
+    skipped_rows: int = 0  # double registrations and rows of empty markers: deliberately not imported
     rejected_rows_file: str | None = None
     member_names: list[str] = field(default_factory=list)
     accounts: BulkQueued | None = None
@@ -62,7 +63,7 @@ class Importer:
     ) -> ImportResult:
         with self.store.transaction():
             require_any_role(self.actor, self.store.roles_of(self.actor), BULK_ROLES, "import members")
-        export = MijnroodExport(path, encoding)
+        export = MijnroodExport(path, encoding, membership_types=dict(self.shost.settings.membership_types))
         for _ in export:  # the first pass: nothing is written unless the whole file reads
             pass
         self.present = present_fields(frozenset(export.header.positions))
@@ -73,6 +74,9 @@ class Importer:
             result.rows += 1
             if on_row:
                 on_row()
+            if row.skipped:
+                result.skipped_rows += 1
+                continue
             if not row.valid:
                 rejected.append(RejectedRow(row.row, row.cells, _reasons(row)))
                 continue
