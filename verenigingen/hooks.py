@@ -6,3 +6,6 @@ app_publisher = "Verenigingen maintainers"
 app_description = "Membership administration for Dutch associations: Mijnrood imports and bulk user accounts"
 app_email = "maintainers@verenigingen.invalid"
 app_license = "mit"
+
+after_install = "verenigingen.frappe_host.setup.after_install"
+after_migrate = "verenigingen.frappe_host.setup.after_migrate"

@@ -40,4 +40,5 @@ class Roles:
     ADMINISTRATOR = "Verenigingen Administrator"
     MANAGER = "Verenigingen Manager"
     MEMBER = "Verenigingen Member"
+    VOLUNTEER = "Verenigingen Volunteer"
     SYSTEM_MANAGER = "System Manager"

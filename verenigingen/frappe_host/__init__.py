@@ -1,0 +1,1 @@
+"""The engine's host on Frappe: the only engine-side code that imports frappe."""
