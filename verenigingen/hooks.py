@@ -9,3 +9,7 @@ app_license = "mit"
 
 after_install = "verenigingen.frappe_host.setup.after_install"
 after_migrate = "verenigingen.frappe_host.setup.after_migrate"
+
+has_permission = {"User": "verenigingen.frappe_host.permissions.user_has_permission"}
+permission_query_conditions = {"User": "verenigingen.frappe_host.permissions.user_query_conditions"}
+doc_events = {"User": {"validate": "verenigingen.frappe_host.permissions.guard_user"}}

@@ -3,6 +3,7 @@
 import frappe
 
 from verenigingen.accounts.states import Roles
+from verenigingen.frappe_host.permissions import grant_account_permissions
 
 # Desk access: administrators and managers work in Desk; members and volunteers use the portal.
 ROLES = {
@@ -16,6 +17,7 @@ MEMBER_PROFILE = "Verenigingen Member"
 
 def after_install() -> None:
     ensure_roles()
+    grant_account_permissions()
     # Syncing the DocTypes made the roles their permissions name, all with Desk access: set it once.
     for role, desk_access in ROLES.items():
         frappe.db.set_value("Role", role, "desk_access", desk_access)
@@ -23,6 +25,7 @@ def after_install() -> None:
 
 def after_migrate() -> None:
     ensure_roles()
+    grant_account_permissions()
 
 
 def ensure_roles() -> None:
