@@ -10,7 +10,14 @@ from pathlib import Path
 import verenigingen
 
 ROOT = Path(verenigingen.__file__).parent
-FRAPPE_SIDE = ("verenigingen.frappe_host", "verenigingen.verenigingen.doctype", "verenigingen.utils")
+# The Frappe app: its host, DocTypes, public API and bench tests (run by scripts/frappe-test).
+FRAPPE_SIDE = (
+    "verenigingen.frappe_host",
+    "verenigingen.verenigingen.doctype",
+    "verenigingen.utils",
+    "verenigingen.api",
+    "verenigingen.tests",
+)
 
 
 def frappe_free_modules() -> list[str]:

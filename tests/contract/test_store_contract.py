@@ -204,7 +204,9 @@ def test_create_user_for_a_member_that_has_a_user_raises_and_writes_nothing(back
 
 
 def test_grant_roles_adds_the_missing_roles_and_keeps_the_others(backend):
-    backend.add_user("u@vereniging.test", "U", (Roles.MANAGER,))
+    # A member's user: the only kind the engine grants roles to (Frappe lets no one else's change).
+    (member,) = backend.add_members(1)
+    backend.add_user("u@vereniging.test", "U", (Roles.MANAGER,), member=member)
     with backend.store.transaction():
         backend.store.grant_roles("u@vereniging.test", (Roles.MEMBER, Roles.MANAGER), "Board", ADMIN)
     assert backend.roles("u@vereniging.test") == {Roles.MANAGER, Roles.MEMBER}

@@ -33,9 +33,12 @@ def same_person(a: str, b: str) -> bool:
 def link_existing_user(
     store: Store, member: str, user: str, roles: tuple[str, ...], role_profile: str | None, by: str
 ) -> None:
-    """A member linked to a user that already exists ends with what a new account would get."""
-    store.grant_roles(user, roles, role_profile, by)
+    """A member linked to a user that already exists ends with what a new account would get.
+
+    Linked first: a host that lets administrators change members' users only (Frappe) then sees a
+    member's user when the roles are granted, in the same transaction."""
     store.link_member(member, user, by)
+    store.grant_roles(user, roles, role_profile, by)
 
 
 def with_conflict_retries(host: Host, work):

@@ -37,7 +37,28 @@ def _narrowed(user: str) -> bool:
 
 
 def _is_member_user(name: str) -> bool:
-    return bool(name) and frappe.db.exists("Member", {"user": name}) is not None
+    if not name:
+        return False
+    return frappe.db.exists("Member", {"user": name}) is not None or bool(frappe.db.get_value("User", name, "member"))
+
+
+# Roles every user holds, which say nothing about what the user may do.
+_AUTOMATIC_ROLES = frozenset({"All", "Guest", "Desk User"})
+
+
+def guard_member_link(member) -> None:
+    """A narrowed administrator links a member only to a user who holds Verenigingen roles alone: a staff
+    user of the same e-mail address is never brought under the administrator's control."""
+    if not member.user or not member.has_value_changed("user") or not _narrowed(frappe.session.user):
+        return
+    other = set(frappe.get_roles(member.user)) - VERENIGINGEN_ROLES - _AUTOMATIC_ROLES
+    if other:
+        frappe.throw(
+            _("User {0} has roles outside Verenigingen; only a System Manager can link it to a member.").format(
+                member.user
+            ),
+            frappe.PermissionError,
+        )
 
 
 def user_has_permission(doc, ptype=None, user=None, debug=False) -> bool:
@@ -55,7 +76,7 @@ def user_query_conditions(user=None) -> str:
         return ""
     own = frappe.db.escape(user)  # Frappe's hook wants SQL text: the one value in it is escaped
     return (
-        f"(`tabUser`.`name` in (select `user` from `tabMember` where `user` is not null) or `tabUser`.`name` = {own})"  # noqa: S608, E501
+        f"(`tabUser`.`name` in (select `user` from `tabMember` where `user` is not null) or `tabUser`.`name` = {own})"  # noqa: S608
     )
 
 

@@ -27,8 +27,11 @@ class TestPermissionMatrix(FrappeTestCase):
         cls.member_user = make_user(f"{PREFIX}member@vereniging.test", Roles.MEMBER)
         cls.staff = make_user(f"{PREFIX}staff@vereniging.test", "System Manager")
 
+    def setUp(self):
+        self.test_runner_user = frappe.session.user
+
     def tearDown(self):
-        frappe.set_user("Administrator")
+        frappe.set_user(self.test_runner_user)  # back to the user the test runner set up
 
     def new_member(self, suffix: str):
         return frappe.get_doc(
@@ -101,3 +104,10 @@ class TestPermissionMatrix(FrappeTestCase):
             "Verenigingen Settings",
         ):
             self.assertFalse(frappe.has_permission(doctype, "read", user=self.member_user), doctype)
+
+    def test_an_administrator_cannot_link_a_member_to_a_staff_user(self):
+        frappe.set_user(self.admin)
+        member = self.new_member("s1")
+        member.insert()
+        member.user = self.staff
+        self.assertRaises(frappe.PermissionError, member.save)

@@ -3,6 +3,7 @@
 from frappe.model.document import Document
 
 from verenigingen.dutch.names import full_name
+from verenigingen.frappe_host.permissions import guard_member_link
 
 
 class Member(Document):
@@ -11,3 +12,4 @@ class Member(Document):
         self.full_name = full_name(self.first_name, self.tussenvoegsel, self.last_name)
         if self.email:
             self.email = self.email.strip().lower()
+        guard_member_link(self)
