@@ -13,3 +13,6 @@ after_migrate = "verenigingen.frappe_host.setup.after_migrate"
 has_permission = {"User": "verenigingen.frappe_host.permissions.user_has_permission"}
 permission_query_conditions = {"User": "verenigingen.frappe_host.permissions.user_query_conditions"}
 doc_events = {"User": {"validate": "verenigingen.frappe_host.permissions.guard_user"}}
+
+# Frappe's workers run no RQ scheduler: the sweeper re-enqueues due retries and lost jobs every minute.
+scheduler_events = {"cron": {"* * * * *": ["verenigingen.frappe_host.jobs.sweep"]}}

@@ -1,0 +1,65 @@
+"""The import's reports as private File documents attached to its Mijnrood CSV Import: an operator downloads
+them from the form. They hold personal data (the rejected rows keep every cell), so they are private and
+the bytes never pass through a public folder; the temporary file is created readable by its owner only."""
+
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import frappe
+
+from verenigingen.accounts.eligibility import Refusal
+from verenigingen.mijnrood.rejected import RejectedRow, write_rejected_rows
+
+IMPORT = "Mijnrood CSV Import"
+REFUSED_COLUMNS = ("Lidnr.", "member", "code", "reason")  # as the standalone refused-members report
+
+
+def save_file(content: bytes, file_name: str, doctype: str | None = None, name: str | None = None, field=None):
+    """A private File, as the session user (its permission follows the document it is attached to)."""
+    return frappe.get_doc(
+        {
+            "doctype": "File",
+            "file_name": file_name,
+            "content": content,
+            "is_private": 1,
+            "attached_to_doctype": doctype,
+            "attached_to_name": name,
+            "attached_to_field": field,
+        }
+    ).insert()
+
+
+def rejected_rows_file(import_name: str, stem: str, header: list[str], rows: list[RejectedRow]) -> str:
+    """Written with the shared writer (BOM, neutralised formulas), then stored as a File; its URL."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_rejected_rows(Path(folder) / "rejected.csv", header, rows)
+        content = path.read_bytes()
+    saved = save_file(content, f"{stem}-rejected-{import_name}.csv", IMPORT, import_name, "rejected_rows_file")
+    return saved.file_url
+
+
+def refused_accounts_file(import_name: str, stem: str, refusals: list[Refusal]) -> str:
+    """One line per member that got no account request: Lidnr. and record name only, no personal data."""
+    names = [refusal.member for refusal in refusals]
+    ids = dict(frappe.get_list("Member", filters={"name": ["in", names]}, fields=["name", "member_id"], as_list=True))
+    stream = io.StringIO()
+    writer = csv.writer(stream, delimiter=";")
+    writer.writerow(REFUSED_COLUMNS)
+    for refusal in refusals:
+        writer.writerow([ids.get(refusal.member) or refusal.member, refusal.member, refusal.code, refusal.message])
+    content = stream.getvalue().encode("utf-8-sig")
+    saved = save_file(content, f"{stem}-no-account-{import_name}.csv", IMPORT, import_name, "refused_accounts_file")
+    return saved.file_url
+
+
+def read_server_file(path: str) -> bytes:
+    """The bytes of a file on the server (bench execute only); a clear one-line error otherwise."""
+    if not os.path.isfile(path):
+        raise frappe.ValidationError(f"no such file: {path}")
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise frappe.ValidationError(f"{path}: cannot be read ({exc.strerror})") from None

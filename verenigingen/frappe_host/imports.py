@@ -1,0 +1,114 @@
+"""One Mijnrood CSV Import run end to end: members, reports, accounts, and the document's outcome, all as
+the session user. The report has the shape of the CLI's ``import --json``."""
+
+from collections import Counter
+from pathlib import Path
+
+import frappe
+
+from verenigingen.accounts.bulk import queue_bulk_account_creation_for_members
+from verenigingen.accounts.errors import PermissionDenied
+from verenigingen.frappe_host.files import IMPORT, refused_accounts_file, rejected_rows_file, save_file
+from verenigingen.frappe_host.host import frappe_host
+from verenigingen.frappe_host.importer import FrappeImporter, ImportResult
+from verenigingen.frappe_host.status import tracker_dict, unsent
+from verenigingen.mijnrood import ExportError
+
+
+def new_import(content: bytes, file_name: str, create_accounts: bool) -> str:
+    """A private File with the export and the Mijnrood CSV Import document it is attached to."""
+    stored = save_file(content, file_name)
+    doc = frappe.get_doc({"doctype": IMPORT, "import_file": stored.file_url, "create_accounts": int(create_accounts)})
+    doc.insert()
+    stored.reload()  # Frappe attaches a document's Attach fields' files on save: make sure of it
+    if (stored.attached_to_doctype, stored.attached_to_name) != (IMPORT, doc.name):
+        stored.attached_to_doctype, stored.attached_to_name, stored.attached_to_field = IMPORT, doc.name, "import_file"
+        stored.save()
+    frappe.db.commit()
+    return doc.name
+
+
+def export_path(import_name: str) -> tuple[str, str]:
+    """The full path and the name of the export attached to the import."""
+    doc = frappe.get_doc(IMPORT, import_name)
+    stored = frappe.get_doc("File", {"file_url": doc.import_file})
+    return stored.get_full_path(), stored.file_name
+
+
+def _set(import_name: str, values: dict) -> None:
+    doc = frappe.get_doc(IMPORT, import_name)
+    doc.update(values)
+    doc.save()
+    frappe.db.commit()
+
+
+def run_import(import_name: str, create_accounts: bool | None = None) -> dict:
+    """Import the attached export; ExportError (a file that cannot be read) fails the import with its
+    one-line reason as a frappe.ValidationError, before any member is written."""
+    doc = frappe.get_doc(IMPORT, import_name)
+    doc.check_permission("write")
+    if create_accounts is None:
+        create_accounts = bool(doc.create_accounts)
+    path, file_name = export_path(import_name)
+    user = frappe.session.user
+    _set(import_name, {"status": "Importing", "imported_by": user, "error_message": None})
+    try:
+        result, export = FrappeImporter(import_name).run(path)
+    except (ExportError, PermissionDenied) as exc:
+        frappe.db.rollback()
+        _set(import_name, {"status": "Failed", "error_message": str(exc)})
+        error = frappe.PermissionError if isinstance(exc, PermissionDenied) else frappe.ValidationError
+        raise error(str(exc)) from None
+    stem = Path(file_name).stem
+    rejected_url = (
+        rejected_rows_file(import_name, stem, export.header_cells, result.rejected) if result.rejected else None
+    )
+    host = frappe_host()
+    if create_accounts and result.member_names:
+        result.accounts = queue_bulk_account_creation_for_members(
+            host, user, result.member_names, source_import=import_name
+        )
+    refusals = result.accounts.validation_errors if result.accounts else []
+    refused_url = refused_accounts_file(import_name, stem, refusals) if refusals else None
+    tracker = result.accounts.tracker if result.accounts else None
+    _set(
+        import_name,
+        {
+            "status": "Completed",
+            "encoding": result.encoding,
+            "row_count": result.rows,
+            "invalid_rows": result.invalid_rows,
+            "skipped_rows": result.skipped_rows,
+            "members_created": result.members_created,
+            "members_updated": result.members_updated,
+            "members_unchanged": result.members_unchanged,
+            "members_refused": result.members_refused,
+            "bulk_operation_tracker": tracker,
+            "rejected_rows_file": rejected_url,
+            "refused_accounts_file": refused_url,
+        },
+    )  # the commit also sends the batch jobs (enqueued after commit)
+    return summary(host, result, tracker_dict(host, tracker), refusals, refused_url, rejected_url)
+
+
+def summary(host, result: ImportResult, tracker: dict | None, refusals: list, refused_file, rejected_file) -> dict:
+    accounts = result.accounts
+    return {
+        "rows": result.rows,
+        "invalid_rows": result.invalid_rows,
+        "skipped_rows": result.skipped_rows,
+        "members_created": result.members_created,
+        "members_updated": result.members_updated,
+        "members_unchanged": result.members_unchanged,
+        "accounts": {
+            "requested": accounts.requested if accounts else 0,
+            "created": tracker["successful_records"] if tracker else 0,
+            "linked": accounts.linked if accounts else 0,
+            "failed": tracker["failed_records"] if tracker else 0,
+            "refused": dict(Counter(refusal.code for refusal in refusals).most_common()),
+            "refused_file": refused_file,
+            "unsent": unsent(host, tracker["name"]) if tracker else 0,
+        },
+        "tracker": tracker,
+        "rejected_rows_file": rejected_file,
+    }

@@ -1,0 +1,75 @@
+"""A bulk operation as the CLI's ``status --json`` shows it, read from the Frappe site."""
+
+import frappe
+
+from verenigingen.accounts.ports import Host, batch_job_id
+from verenigingen.accounts.states import TrackerStatus
+from verenigingen.accounts.trackers import TRACKER
+from verenigingen.accounts.trackers import progress as tracker_progress
+
+TRACKER_FIELDS = (
+    "name",
+    "status",
+    "total_records",
+    "processed_records",
+    "successful_records",
+    "failed_records",
+    "total_batches",
+    "batch_size",
+)
+
+
+def latest_tracker() -> str | None:
+    found = frappe.get_list(TRACKER, order_by="creation desc", limit_page_length=1, pluck="name")
+    return found[0] if found else None
+
+
+def tracker_dict(host: Host, name: str | None) -> dict | None:
+    if name is None:
+        return None
+    with host.store.transaction(readonly=True):
+        view = host.store.get_tracker(name)
+    return {key: getattr(view, key) for key in TRACKER_FIELDS} if view else None
+
+
+def unsent(host: Host, tracker: str) -> int:
+    """Due requests of ``tracker`` that no live job brings to a worker before the next sweep. Batches
+    beyond the batch-slot cap wait in the database legitimately: they count only when fewer batches
+    have a live job than the cap allows (nothing will hand a slot on)."""
+    with host.store.transaction(readonly=True):
+        due = [(b, g) for t, b, g in host.store.due_batches(host.clock()) if t == tracker]
+        counts = dict(
+            frappe.db.sql(
+                "SELECT batch_number, COUNT(*) FROM `tabAccount Creation Request` WHERE bulk_operation_tracker = %s "
+                "AND status = 'Queued' AND (next_retry_at IS NULL OR next_retry_at <= %s) GROUP BY batch_number",
+                (tracker, host.clock()),
+            )
+        )
+    live = {batch for batch, generation in due if host.jobs.is_live(batch_job_id(tracker, batch, generation))}
+    if len(live) >= min(host.settings.max_concurrent_batches, len(due)):
+        return 0
+    return sum(int(counts.get(batch, 0)) for batch, _ in due if batch not in live)
+
+
+def bulk_status(host: Host, tracker: str) -> dict:
+    store = host.store
+    with store.transaction(readonly=True):
+        view = store.get_tracker(tracker)
+        if view is None:
+            raise frappe.DoesNotExistError(f"no bulk operation {tracker}")
+        counts = store.request_counts(tracker, host.clock())
+        failed = [
+            {"request": f.name, "member": f.source_record, "category": f.error_category, "reason": f.failure_reason}
+            for f in store.failed_requests(tracker)
+        ]
+    state = tracker_progress(host, tracker, view.modified or host.clock())
+    return {
+        **{key: getattr(view, key) for key in TRACKER_FIELDS},
+        "current_batch": view.current_batch,
+        "retry_queue": counts.waiting,
+        "next_retry_at": counts.next_retry_at.isoformat() if counts.next_retry_at else None,
+        "error_summary": view.error_summary,
+        "stuck": state.stuck,
+        "failed": failed,
+        "unsent": unsent(host, tracker) if view.status not in TrackerStatus.FINISHED else 0,
+    }

@@ -1,0 +1,255 @@
+"""Importing Mijnrood exports on a real site, and accounts made by real bench worker processes.
+
+Everything runs as a Verenigingen Administrator who is not the test runner's Administrator. The import
+commits (chunk by chunk, as in production), so what it made is deleted in tearDownClass, found by this
+run's e-mail domain and import names.
+"""
+
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import frappe
+from frappe.installer import update_site_config
+from frappe.tests.utils import FrappeTestCase
+
+from verenigingen.accounts.states import Roles
+from verenigingen.api import bulk_status, import_mijnrood
+from verenigingen.mijnrood.generator import generate_export
+
+RUN = uuid.uuid4().hex[:8]
+DOMAIN = f"vg-{RUN}.importtest.nl"
+FIRST_ID = 700_000_000 + int(RUN[:5], 16) * 1000  # Lidnr. of this run, far from the generator's own range
+WAIT_SECONDS = 240
+
+
+def _rewrite(path: Path, keep_columns: set[str] | None = None, broken: int = 0) -> None:
+    """Every member eligible (status 'lid', an e-mail address of this run's domain); optionally fewer columns,
+    and ``broken`` rows more without a first name (rejected)."""
+    with path.open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.reader(stream, delimiter=";"))
+    header = rows[0]
+    index = {label: i for i, label in enumerate(header)}
+    for row in rows[1:]:
+        row[index["Lidmaatschapstype"]] = "lid"
+        row[index["E-mailadres"]] = f"m{row[index['Lidnr.']]}@{DOMAIN}"
+    for copy in [list(row) for row in rows[1 : 1 + broken]]:
+        copy[index["Voornaam"]] = ""
+        copy[index["Lidnr."]] += "9"
+        copy[index["E-mailadres"]] = f"broken{copy[index['Lidnr.']]}@{DOMAIN}"
+        rows.append(copy)
+    keep = [i for i, label in enumerate(header) if keep_columns is None or label in keep_columns]
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream, delimiter=";")
+        for row in rows:
+            writer.writerow([row[i] for i in keep])
+
+
+class ImportCase(FrappeTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.runner = frappe.session.user  # the test runner's user: it sets up and cleans up, nothing else
+        cls.folder = Path(tempfile.mkdtemp(prefix="vg-import-test-"))
+        cls.admin = f"admin@{DOMAIN}"
+        user = frappe.get_doc({"doctype": "User", "email": cls.admin, "first_name": "Import", "send_welcome_email": 0})
+        user.append_roles(Roles.ADMINISTRATOR)
+        user.insert()
+        cls.next_id = FIRST_ID
+        update_site_config("throttle_user_limit", 10_000)  # the throttle is not what these tests are about
+        frappe.db.commit()
+
+    @classmethod
+    def tearDownClass(cls):
+        frappe.set_user(cls.runner)
+        frappe.db.rollback()
+        _clean_up()
+        update_site_config("throttle_user_limit", "None")
+        frappe.db.commit()
+        super().tearDownClass()
+
+    def setUp(self):
+        self.test_runner_user = frappe.session.user
+        frappe.set_user(self.admin)
+
+    def tearDown(self):
+        frappe.set_user(self.test_runner_user)
+
+    def export(self, members: int, broken: int = 0, columns: set[str] | None = None, first=None) -> Path:
+        first = first if first is not None else type(self).next_id
+        type(self).next_id = first + 4 * members + 10  # the generator steps 1 to 3 per member
+        path = self.folder / f"export-{first}-{members}.csv"
+        generate_export(path, members, seed=first, first_member_id=first)
+        _rewrite(path, columns, broken)
+        return path
+
+
+def _clean_up() -> None:
+    """This run's imports, members, users, requests, trackers and files (committed data)."""
+    members = frappe.get_all("Member", filters={"email": ["like", f"%@{DOMAIN}"]}, pluck="name")
+    imports = frappe.get_all("Mijnrood CSV Import", filters={"owner": f"admin@{DOMAIN}"}, pluck="name")
+    trackers = frappe.get_all("Bulk Operation Tracker", filters={"requested_by": f"admin@{DOMAIN}"}, pluck="name")
+    requests = frappe.get_all("Account Creation Request", filters={"requested_by": f"admin@{DOMAIN}"}, pluck="name")
+    users = frappe.get_all("User", filters={"name": ["like", f"%@{DOMAIN}"]}, pluck="name")
+    for doctype, names in (("Member", members), ("Account Creation Request", requests)):
+        for name in names:
+            frappe.db.delete("Comment", {"reference_doctype": doctype, "reference_name": name})
+        if names:
+            frappe.db.delete(doctype, {"name": ["in", names]})
+    frappe.db.delete("Account Creation Request Role", {"parent": ["in", requests or [""]]})
+    for name in trackers:
+        frappe.db.delete("Comment", {"reference_doctype": "Bulk Operation Tracker", "reference_name": name})
+    if trackers:
+        frappe.db.delete("Bulk Operation Tracker", {"name": ["in", trackers]})
+    for name in imports:
+        for stored in frappe.get_all("File", filters={"attached_to_name": name}, pluck="name"):
+            frappe.delete_doc("File", stored, force=True)
+    if imports:
+        frappe.db.delete("Mijnrood CSV Import", {"name": ["in", imports]})
+    for user in users:
+        for contact in frappe.get_all("Contact Email", {"email_id": user}, pluck="parent"):
+            frappe.delete_doc("Contact", contact, force=True, ignore_missing=True)
+        frappe.delete_doc("User", user, force=True, ignore_missing=True)
+
+
+class TestImportMijnrood(ImportCase):
+    def test_import_without_accounts_then_again_changes_nothing(self):
+        path = self.export(20, broken=2)
+        report = import_mijnrood(str(path), create_accounts=False)
+        self.assertEqual(report["rows"], 22)
+        self.assertEqual((report["members_created"], report["invalid_rows"], report["skipped_rows"]), (20, 2, 0))
+        self.assertIsNone(report["tracker"])
+        self.assertEqual(report["accounts"]["requested"], 0)
+        self.assertTrue(report["rejected_rows_file"].startswith("/private/files/"))
+        imported = frappe.get_last_doc("Mijnrood CSV Import", filters={"owner": self.admin})
+        self.assertEqual(imported.status, "Completed")
+        self.assertEqual(imported.rejected_rows_file, report["rejected_rows_file"])
+        attached = frappe.get_doc("File", {"file_url": imported.rejected_rows_file})
+        self.assertEqual((attached.attached_to_doctype, attached.attached_to_name), (imported.doctype, imported.name))
+        self.assertTrue(attached.is_private)
+        content = attached.get_content()
+        content = content.decode("utf-8-sig") if isinstance(content, bytes) else content.lstrip("\ufeff")
+        self.assertIn("Reason rejected", content.splitlines()[0])
+        self.assertEqual(frappe.db.count("Member", {"source_import": imported.name}), report["members_created"])
+
+        again = import_mijnrood(str(path), create_accounts=False)
+        self.assertEqual(again["members_created"], 0)
+        self.assertEqual(again["members_updated"], 0)
+        self.assertEqual(again["members_unchanged"], report["members_created"])
+
+    def test_a_narrower_file_erases_nothing(self):
+        path = self.export(5)
+        first = import_mijnrood(str(path), create_accounts=False)
+        self.assertEqual(first["members_created"], 5)
+        before = {m.member_id: m for m in frappe.get_all("Member", {"email": ["like", f"%@{DOMAIN}"]}, ["*"])}
+        narrow = self.folder / "narrow.csv"
+        narrow.write_bytes(path.read_bytes())
+        _rewrite(narrow, {"Lidnr.", "Voornaam", "Tussenvoegsel", "Achternaam", "E-mailadres"})
+        report = import_mijnrood(str(narrow), create_accounts=False)
+        self.assertEqual((report["members_unchanged"], report["members_updated"]), (5, 0))
+        for member in frappe.get_all("Member", {"email": ["like", f"%@{DOMAIN}"]}, ["*"]):
+            old = before.get(member.member_id)
+            if old:
+                for field in ("iban", "birth_date", "city", "postcode", "phone", "status"):
+                    self.assertEqual(member[field], old[field], field)
+
+    def test_an_unreadable_file_fails_with_its_reason(self):
+        with self.assertRaises(frappe.ValidationError) as caught:
+            import_mijnrood(str(self.folder / "missing.csv"))
+        self.assertIn("no such file", str(caught.exception))
+
+    def test_a_manager_may_not_import(self):
+        manager = f"manager@{DOMAIN}"
+        frappe.set_user(self.runner)
+        user = frappe.get_doc({"doctype": "User", "email": manager, "first_name": "M", "send_welcome_email": 0})
+        user.append_roles(Roles.MANAGER)
+        user.insert()
+        frappe.set_user(manager)
+        with self.assertRaises(frappe.PermissionError):
+            import_mijnrood(str(self.export(1)))
+
+
+class Workers:
+    """Real `bench worker` processes of this bench, as production runs them."""
+
+    def __init__(self, count: int = 2):
+        sites = Path(frappe.local.sites_path).resolve()
+        python = sites.parent / "env" / "bin" / "python"
+        command = [str(python), "-m", "frappe.utils.bench_helper", "frappe", "worker", "--queue", "bulk,short,default"]
+        self.log = (Path(tempfile.gettempdir()) / f"vg-workers-{RUN}.log").open("ab")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.processes = [
+            subprocess.Popen(command, cwd=sites, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+            for _ in range(count)
+        ]
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.log.close()
+
+
+class TestAccountsByBenchWorkers(ImportCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.workers = Workers()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.workers.stop()
+        super().tearDownClass()
+
+    def accounts_for(self, members: int) -> None:
+        started = time.monotonic()
+        report = import_mijnrood(str(self.export(members)), create_accounts=True)
+        self.assertEqual(report["members_created"], members)
+        self.assertEqual(report["accounts"]["requested"], members)
+        tracker = report["tracker"]["name"]
+        status = self.wait_for(tracker)
+        self.assertEqual(status["status"], "Completed", status)
+        expected = (members, members, members, 0)
+        counts = ("total_records", "processed_records", "successful_records", "failed_records")
+        self.assertEqual(tuple(status[c] for c in counts), expected)
+        self.assertEqual(status["total_batches"], -(-members // 50))
+        imported = frappe.get_value("Mijnrood CSV Import", {"bulk_operation_tracker": tracker}, "name")
+        linked = frappe.get_all("Member", {"source_import": imported}, ["name", "user", "email"])
+        self.assertEqual(len(linked), members)
+        for member in linked:
+            self.assertEqual(member.user, member.email)
+            self.assertIn(Roles.MEMBER, frappe.get_roles(member.user))
+            self.assertEqual(frappe.db.get_value("User", member.user, "member"), member.name)
+        print(f"\n{members} accounts by bench workers in {time.monotonic() - started:.1f} s", file=sys.stderr)
+
+    def wait_for(self, tracker: str) -> dict:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            frappe.db.rollback()  # a fresh snapshot: the workers commit in other connections
+            status = bulk_status(tracker)
+            if status["status"] in ("Completed", "Completed with errors", "Failed", "Cancelled"):
+                return status
+            time.sleep(0.5)
+        self.fail(f"bulk operation {tracker} did not finish in {WAIT_SECONDS} s: {bulk_status(tracker)}")
+
+    def test_1_member(self):
+        self.accounts_for(1)
+
+    def test_49_members(self):
+        self.accounts_for(49)
+
+    def test_50_members(self):
+        self.accounts_for(50)
+
+    def test_51_members(self):
+        self.accounts_for(51)
