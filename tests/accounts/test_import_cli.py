@@ -35,6 +35,7 @@ def test_import_waits_creates_accounts_and_reports_as_documented(world, tmp_path
     assert set(report) == {
         "rows",
         "invalid_rows",
+        "skipped_rows",
         "members_created",
         "members_updated",
         "members_unchanged",
@@ -43,7 +44,15 @@ def test_import_waits_creates_accounts_and_reports_as_documented(world, tmp_path
         "rejected_rows_file",
     }
     assert (report["rows"], report["invalid_rows"], report["members_created"]) == (101, 10, 91)
-    assert report["accounts"] == {"requested": requested, "created": requested, "linked": 0, "failed": 0}
+    accounts = report["accounts"]
+    assert {k: accounts[k] for k in ("requested", "created", "linked", "failed", "unsent")} == {
+        "requested": requested,
+        "created": requested,
+        "linked": 0,
+        "failed": 0,
+        "unsent": 0,
+    }
+    assert sum(accounts["refused"].values()) == 91 - requested and accounts["refused_file"]  # see test_accounted
     tracker = report["tracker"]
     assert tracker["status"] == TrackerStatus.COMPLETED
     assert (tracker["total_records"], tracker["successful_records"]) == (requested, requested)

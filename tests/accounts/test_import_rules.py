@@ -157,3 +157,19 @@ def test_two_imports_of_one_file_at_the_same_moment_both_finish_without_losing_a
     assert all(r["members_created"] + r["members_updated"] + r["members_unchanged"] == 1200 for r in reports)
     with world.store.transaction(readonly=True):
         assert world.store.count(members) == 1200
+
+
+def test_skipped_rows_are_counted_by_the_import_and_never_rejected(world, tmp_path):
+    path = tmp_path / "leden.csv"
+    rows = [member_row(), member_row(Lidmaatschapstype="Dubbel", **{"E-mailadres": "x@example.nl"})]
+    write_export(path, [*rows, dict.fromkeys(HEADER, "-")])
+    done = subprocess.run(
+        [sys.executable, "-m", "verenigingen.standalone.cli", "import", str(path), "--no-accounts", "--json"],
+        env=world.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(done.stdout)
+    assert (report["rows"], report["skipped_rows"], report["invalid_rows"], report["members_created"]) == (3, 2, 0, 1)
+    assert report["rejected_rows_file"] is None

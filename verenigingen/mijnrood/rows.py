@@ -151,7 +151,7 @@ class _RowValidator:
         self.text: dict[str, str] = {}
         for name, value in raw.items():
             text = value.strip()
-            if is_empty_marker(text):
+            if len(text) <= _LONGEST_MARKER and text.lower() in EMPTY_MARKERS:  # is_empty_marker, inlined: hot
                 continue
             risky = value[0] in _CHECKED_FIRST or text[0] in _CHECKED_FIRST
             if risky and (why := _formula_problem(name, value, text)):

@@ -19,17 +19,14 @@ from verenigingen.accounts.states import TrackerStatus
 from verenigingen.accounts.sweeper import sweep
 from verenigingen.accounts.trackers import progress as tracker_progress
 from verenigingen.mijnrood import ExportError
+from verenigingen.standalone import backlog
+from verenigingen.standalone.accounting import import_notes
 from verenigingen.standalone.host import OPERATOR, StandaloneHost
 from verenigingen.standalone.importer import Importer, ImportResult
+from verenigingen.standalone.problems import REDIS_ERRORS, quiet_dispatch, redis_unreachable
+from verenigingen.standalone.processes import Interrupted, interrupted_by_signals
 from verenigingen.standalone.schema import members
-from verenigingen.standalone.worker import (
-    bulk_workers_listening,
-    run_worker,
-    start_worker_processes,
-    stop_worker_processes,
-    sweep_loop,
-    sweep_once,
-)
+from verenigingen.standalone.worker import WorkerSupply, run_worker, sweep_loop, sweep_once
 
 FINISHED = set(TrackerStatus.FINISHED)
 EXIT_STUCK = 3  # a bulk operation on which nothing moved for the stall time
@@ -90,14 +87,28 @@ def _stuck(tracker: str, why: str):
 
 
 def wait_for_tracker(shost: StandaloneHost, tracker: str, workers: int, progress: Progress | None) -> dict:
-    """Block until the tracker finishes, running workers and the sweep ourselves when nobody else does.
-    Never for ever: when nothing moves for ``stall_seconds`` (and no retry is due later), say what is
-    stuck and exit 3."""
-    spawned = [] if bulk_workers_listening(shost) else start_worker_processes(shost, workers)
+    """Block until the tracker finishes, running workers and the sweep ourselves when no live worker
+    listens (decided again while waiting). Never for ever: when nothing moves for ``stall_seconds`` (and
+    no retry is due later), say what is stuck and exit 3. SIGTERM, SIGHUP and Ctrl-C stop the workers
+    it started, and it says how the work goes on."""
+    try:
+        with interrupted_by_signals():
+            return _wait_for_tracker(shost, tracker, WorkerSupply(shost, workers), progress)
+    except Interrupted as exc:
+        click.echo(
+            f"verenigingen: stopped by {exc}, and so are the workers it started; the accounts not made yet "
+            "are made when a worker runs (`verenigingen worker`)",
+            err=True,
+        )
+        sys.exit(exc.exit_code)
+
+
+def _wait_for_tracker(shost: StandaloneHost, tracker: str, supply: WorkerSupply, progress: Progress | None) -> dict:
     task = progress.add_task("accounts created", total=None) if progress else None
     last_sweep = last_check = time.monotonic()
     seen, moved = None, shost.host.clock()
     try:
+        supply.ensure()
         while True:
             with shost.store.transaction(readonly=True):
                 view = shost.store.get_tracker(tracker)
@@ -115,6 +126,7 @@ def wait_for_tracker(shost: StandaloneHost, tracker: str, workers: int, progress
             if (view.status, view.processed_records) != seen:
                 seen, moved = (view.status, view.processed_records), shost.host.clock()
             if time.monotonic() - last_check > 2:
+                supply.ensure()  # the workers that listened may have gone: ours take over
                 state = tracker_progress(shost.host, tracker, moved)
                 if state.stuck:
                     _stuck(tracker, state.stuck)
@@ -125,7 +137,7 @@ def wait_for_tracker(shost: StandaloneHost, tracker: str, workers: int, progress
                 last_sweep = time.monotonic()
             time.sleep(0.2)
     finally:
-        stop_worker_processes(spawned)
+        supply.stop()
 
 
 def import_summary(result: ImportResult, tracker: dict | None) -> dict:
@@ -133,6 +145,7 @@ def import_summary(result: ImportResult, tracker: dict | None) -> dict:
     return {
         "rows": result.rows,
         "invalid_rows": result.invalid_rows,
+        "skipped_rows": result.skipped_rows,
         "members_created": result.members_created,
         "members_updated": result.members_updated,
         "members_unchanged": result.members_unchanged,
@@ -148,10 +161,13 @@ def import_summary(result: ImportResult, tracker: dict | None) -> dict:
 
 
 def run_import(file: Path, encoding, no_accounts, wait, workers, as_json, actor, stall_timeout=None) -> dict:
+    if file.is_dir():
+        _fail(f"{file}: is a directory, not a file")
     shost = StandaloneHost()
     _set_stall_timeout(shost, stall_timeout)
+    redis_down = redis_unreachable(shost) if wait and not no_accounts else None  # said once, at the end
     progress = _progress(not as_json and sys.stderr.isatty())
-    with progress or nullcontext():
+    with progress or nullcontext(), quiet_dispatch(bool(redis_down)):
         advance = None
         if progress:
             task = progress.add_task("members read", total=None)
@@ -164,9 +180,16 @@ def run_import(file: Path, encoding, no_accounts, wait, workers, as_json, actor,
             _refuse(actor, exc)
         tracker = result.accounts.tracker if result.accounts else None
         summary = tracker_dict(shost, tracker)
-        if wait and tracker:
-            summary = wait_for_tracker(shost, tracker, workers, progress)
+        if wait and tracker and not redis_down:
+            try:
+                summary = wait_for_tracker(shost, tracker, workers, progress)
+            except REDIS_ERRORS as exc:
+                redis_down = redis_unreachable(shost, exc)
     report = import_summary(result, summary)
+    notes = import_notes(shost, result, file, not no_accounts, bool(wait and tracker))
+    report["accounts"].update(notes.accounts)
+    if notes.warning:
+        click.echo(f"verenigingen: {notes.warning}", err=True)
     if as_json:
         click.echo(json.dumps(report))
     else:
@@ -175,6 +198,7 @@ def run_import(file: Path, encoding, no_accounts, wait, workers, as_json, actor,
             f"{report['rows']} rows: {report['members_created']} members created, "
             f"{report['members_updated']} updated, {report['members_unchanged']} unchanged, "
             f"{report['invalid_rows']} rejected"
+            + (f", {report['skipped_rows']} skipped (double registrations, empty rows)" * bool(report["skipped_rows"]))
         )
         if report["rejected_rows_file"]:
             click.echo(f"Rejected rows, with reasons, to fix and import again: {report['rejected_rows_file']}")
@@ -182,11 +206,18 @@ def run_import(file: Path, encoding, no_accounts, wait, workers, as_json, actor,
             f"Accounts: {accounts['requested']} requested, {accounts['created']} created, "
             f"{accounts['linked']} linked, {accounts['failed']} failed"
         )
+        for line in notes.lines:
+            click.echo(line)
         if summary:
             click.echo(
                 f"Tracker {summary['name']}: {summary['status']} ({summary['processed_records']}/"
                 f"{summary['total_records']} processed in {summary['total_batches']} batches)"
             )
+    if redis_down and tracker and result.accounts:
+        _fail(
+            f"{redis_down}: the members were imported and {result.accounts.requested} account requests were "
+            "saved; they are sent when Redis is back (run `verenigingen sweep`)"
+        )
     return report
 
 
@@ -229,6 +260,8 @@ def register(main: click.Group) -> None:
     def worker(queues, burst):
         """Run a worker: individual requests first, then bulk batches; sweeps on the side."""
         shost = StandaloneHost()
+        if problem := redis_unreachable(shost):
+            _fail(f"{problem}: the worker did not start")
         names = queues.split(",") if queues else [shost.settings.individual_queue, shost.settings.bulk_queue]
         run_worker(shost, names, burst=burst)
 
@@ -237,9 +270,14 @@ def register(main: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     @stall_option
     def status(tracker, as_json, stall_timeout):
-        """Show a bulk operation (the latest when none is named); exit 3 when it is stuck."""
+        """Show a bulk operation (the latest when none is named), or one account request (ACR-…); exit 3 when
+        a bulk operation is stuck."""
         shost = StandaloneHost()
         _set_stall_timeout(shost, stall_timeout)
+        if backlog.is_request_name(tracker):
+            if not backlog.show_request(shost, tracker, as_json):
+                _fail(f"no account request {tracker}")
+            return
         store = shost.store
         with store.transaction(readonly=True):
             tracker = tracker or store.latest_tracker()
@@ -257,6 +295,7 @@ def register(main: click.Group) -> None:
                 for f in store.failed_requests(tracker)
             ]
         state = tracker_progress(shost.host, tracker, view.modified or shost.host.clock())
+        unsent = backlog.unsent(shost, tracker) if view.status not in FINISHED else backlog.Unsent()
         report = {
             **tracker_dict(shost, tracker),
             "current_batch": view.current_batch,
@@ -265,6 +304,7 @@ def register(main: click.Group) -> None:
             "error_summary": view.error_summary,
             "stuck": state.stuck,
             "failed": failed,
+            "unsent": unsent.requests,
         }
         if as_json:
             click.echo(json.dumps(report, default=str))
@@ -278,6 +318,8 @@ def register(main: click.Group) -> None:
                 click.echo(f"  next retry due at {counts.next_retry_at:%Y-%m-%d %H:%M:%S} UTC")
             if view.error_summary:
                 click.echo(f"  {view.error_summary}")
+            if line := backlog.unsent_line(shost, unsent):
+                click.echo(f"  {line}")
             for item in failed:
                 click.echo(f"  failed {item['request']} (member {item['member']}): {item['reason']}")
         if state.stuck:
@@ -288,13 +330,21 @@ def register(main: click.Group) -> None:
     @actor_option
     def retry(tracker, actor):
         """Queue failed requests again (of one bulk operation, or all)."""
+        shost = StandaloneHost()
+        redis_down = redis_unreachable(shost)  # the requests are queued in the database all the same
         try:
-            report = retry_failed_requests(StandaloneHost().host, actor, tracker)
+            with quiet_dispatch(bool(redis_down)):
+                report = retry_failed_requests(shost.host, actor, tracker)
         except AccountCreationError as exc:
             _refuse(actor, exc)
         click.echo(f"{report.retried} failed requests queued again")
         for refusal in report.refused:
             click.echo(f"  member {refusal.member}: {refusal.message}")
+        if redis_down:
+            _fail(
+                f"{redis_down}: {report.retried} failed requests were queued again in the database; they are "
+                "sent when Redis is back (run `verenigingen sweep`)"
+            )
 
     @main.command()
     @click.argument("member")
@@ -315,6 +365,14 @@ def register(main: click.Group) -> None:
         except AccountCreationError as exc:
             _refuse(actor, exc)
         click.echo(f"queued {request}" if request else f"member {member} linked to the existing user of its e-mail")
+        if request and (warning := backlog.no_worker_warning(shost)):
+            click.echo(f"verenigingen: {warning}", err=True)
+
+    @main.command()
+    @click.option("--json", "as_json", is_flag=True)
+    def waiting(as_json):
+        """List the account requests not finished yet, per bulk operation and individual, with the next retry."""
+        backlog.show_waiting(StandaloneHost(), as_json)
 
     @main.command()
     def migrate():
@@ -332,6 +390,8 @@ def register(main: click.Group) -> None:
         if loop:
             sweep_loop(shost, parent)
             return
+        if problem := redis_unreachable(shost):
+            _fail(f"{problem}: nothing was swept; run `verenigingen sweep` again when it is back")
         click.echo(json.dumps(vars(sweep(shost.host))))
 
     @main.command()

@@ -1,6 +1,7 @@
 """The ``verenigingen`` command line."""
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from verenigingen.accounts.config import SettingsError
+from verenigingen.accounts.config import AccountSettings
 from verenigingen.mijnrood import ExportError, MijnroodExport
 from verenigingen.mijnrood.summary import ValidationSummary
 
@@ -34,7 +35,7 @@ def _json_value(value):
 
 def write_json_report(export: MijnroodExport, out: TextIO) -> ValidationSummary:
     """Stream records to a temporary file so memory stays flat, then emit one JSON object."""
-    summary = ValidationSummary()
+    summary = ValidationSummary(warnings=list(export.file_warnings))
     with tempfile.TemporaryFile("w+", encoding="utf-8") as records:
         separator = ""
         for result in export:
@@ -67,13 +68,14 @@ def _problem_table(title: str, problems, style: str) -> Table:
 
 
 def print_report(export: MijnroodExport, console: Console) -> ValidationSummary:
-    summary = ValidationSummary()
+    summary = ValidationSummary(warnings=list(export.file_warnings))
     for result in export:
         summary.add(result)
     console.print(Text(f"{export.path.name}: {export.description}", style="bold"))
     console.print(
         f"{summary.rows} rows: [green]{summary.valid} valid[/], "
         f"[red]{summary.invalid} rejected[/], [yellow]{len(summary.warnings)} warnings[/]"
+        + (f", {len(summary.skipped)} skipped" if summary.skipped else "")
     )
     if export.header.ignored:
         console.print(Text("Ignored columns: " + ", ".join(export.header.ignored), style="dim"))
@@ -81,19 +83,56 @@ def print_report(export: MijnroodExport, console: Console) -> ValidationSummary:
         console.print(_problem_table("Rejected rows (fix them and import again)", summary.errors, "bold red"))
     if summary.warnings:
         console.print(_problem_table("Warnings (these rows are imported)", summary.warnings, "bold yellow"))
+    if summary.skipped:
+        console.print(_problem_table("Skipped (not imported, nothing to fix)", summary.skipped, "bold"))
     return summary
 
 
 class _Commands(click.Group):
-    """Set-up mistakes (a bad setting, a database from an older version) get one line, not a traceback."""
+    """Set-up mistakes (a bad setting, a database or Redis out of reach, a data folder that is missing or
+    a file, a database from an older version) get one line and exit 2, not a traceback; a reader that
+    went away (``| head``) gets nothing."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        from verenigingen.standalone.problems import require_data_folder
+
+        name, command, rest = super().resolve_command(ctx, args)
+        if not {"-h", "--help"} & set(rest):
+            try:
+                require_data_folder(name)
+            except Exception as exc:  # a file in the folder's place, a bad setting: said as any other
+                self._explain(exc)
+        return name, command, rest
 
     def invoke(self, ctx: click.Context):
-        from verenigingen.standalone.store import SchemaOutdated
-
         try:
-            return super().invoke(ctx)
-        except (SettingsError, SchemaOutdated) as exc:
-            fail(str(exc))
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # a reader gone is found here, not in Python's own last flush
+            return result
+        except BrokenPipeError:
+            _reader_gone()
+        except KeyboardInterrupt:
+            click.echo("verenigingen: interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:
+            self._explain(exc)
+
+    @staticmethod
+    def _explain(exc: Exception) -> NoReturn:
+        from verenigingen.standalone.problems import explain
+
+        message = explain(exc)
+        if message is None:
+            raise exc
+        fail(message)
+
+
+def _reader_gone() -> NoReturn:
+    """Exit quietly, as a tool in a pipe killed by SIGPIPE does; stdout goes to /dev/null first, or
+    Python would complain about it once more while flushing at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -111,14 +150,19 @@ def validate(file: Path, encoding: str | None, as_json: bool) -> None:
 
     Exits 0 when the file was read (even if rows were rejected), 2 when it cannot be read at all.
     """
+    if file.is_dir():
+        fail(f"{file}: is a directory, not a file")
     try:
-        export = MijnroodExport(file, encoding)
+        types = dict(AccountSettings.from_env().membership_types)  # the association's own membership names
+        export = MijnroodExport(file, encoding, membership_types=types)
         if as_json:
             write_json_report(export, sys.stdout)
         else:
             print_report(export, Console(highlight=False))
     except ExportError as exc:
         fail(f"{file}: {exc}")
+    except BrokenPipeError:
+        raise  # our reader went away, the file is fine
     except OSError as exc:
         fail(f"{file}: cannot be read ({exc.strerror or exc})")
 
@@ -142,20 +186,27 @@ def generate(members: int, seed: int, invalid_rate: float, encoding: str, delimi
         from verenigingen.mijnrood.generator import generate_export
     except ImportError:
         fail("generate needs Faker: pip install 'verenigingen[standalone]'")
-    broken = generate_export(
-        output,
-        members,
-        seed=seed,
-        invalid_rate=invalid_rate,
-        encoding=encoding,
-        delimiter="\t" if delimiter == "tab" else delimiter,
-    )
+    if not output.parent.is_dir():
+        fail(f"{output}: no folder {output.parent} to write it in")
+    try:
+        broken = generate_export(
+            output,
+            members,
+            seed=seed,
+            invalid_rate=invalid_rate,
+            encoding=encoding,
+            delimiter="\t" if delimiter == "tab" else delimiter,
+        )
+    except OSError as exc:
+        fail(f"{output}: cannot be written ({exc.strerror or exc})")
     click.echo(f"Wrote {members} members ({broken} broken on purpose) to {output}", err=True)
 
 
 from verenigingen.standalone.accounts_cli import register  # noqa: E402 - the account commands join the group
+from verenigingen.standalone.stop_cli import register as register_stop  # noqa: E402
 
 register(main)
+register_stop(main)
 
 if __name__ == "__main__":
     main()

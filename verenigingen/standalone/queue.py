@@ -19,7 +19,7 @@ from verenigingen.accounts.ports import DEAD, ENQUEUED, LIVE, JobQueue, batch_jo
 _LIVE = {"queued", "started", "deferred", "scheduled", "rate_limited", "created", "ready_to_enqueue"}
 
 
-def _seconds_since(moment: datetime) -> float:
+def seconds_since(moment: datetime) -> float:
     return (datetime.now(timezone.utc).replace(tzinfo=None) - moment.replace(tzinfo=None)).total_seconds()
 
 
@@ -42,10 +42,10 @@ class RqJobQueue:
         patience = 3 * self.settings.job_monitoring_interval + 5
         if status == "started":
             last_sign = job.last_heartbeat or job.started_at
-            return DEAD if last_sign is not None and _seconds_since(last_sign) > patience else LIVE
+            return DEAD if last_sign is not None and seconds_since(last_sign) > patience else LIVE
         # On RQ 1.15 a worker killed between taking a job and starting it leaves it "queued" in no queue
         # at all: it would count as alive for ever and hold back a slot's worth of work.
-        waited = status == "queued" and job.enqueued_at is not None and _seconds_since(job.enqueued_at) > patience
+        waited = status == "queued" and job.enqueued_at is not None and seconds_since(job.enqueued_at) > patience
         if waited and Queue(job.origin, connection=self.redis).get_job_position(job_id) is None:
             return DEAD
         return LIVE

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import and_, create_engine, event, func, insert, inspect, literal_column, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
@@ -36,6 +36,7 @@ from verenigingen.accounts.ports import (
     UserView,
 )
 from verenigingen.accounts.states import RequestStatus, TrackerStatus
+from verenigingen.accounts.trackers import REQUEST
 from verenigingen.standalone.schema import (
     account_creation_requests as requests_t,
 )
@@ -146,6 +147,17 @@ def _refuse_an_older_schema(connection: Connection) -> None:
             f"the database was created by an older version (it lacks {', '.join(missing[:5])}); "
             "move it aside (or delete the data folder) and run again"
         )
+
+
+class OpenGroup(NamedTuple):
+    """Open requests of one batch (or of the individual path: no tracker, no batch) in one state."""
+
+    tracker: str | None
+    batch: int | None
+    state: str  # requested, due, retry (due later), processing, abandoned (its lease ran out)
+    requests: int
+    next_retry_at: datetime | None  # the earliest, for retries
+    generation: int  # the newest job generation: the job that should carry them
 
 
 class SqlStore:
@@ -547,6 +559,77 @@ class SqlStore:
                 if latest is not None:
                     due_since = latest if due_since is None else max(due_since, latest)
         return RequestCounts(**counts, next_retry_at=next_retry, due_since=due_since)
+
+    def open_request_groups(self, now: datetime) -> list[OpenGroup]:
+        """Every open request counted per batch and state: what ``waiting`` lists, and what tells work no
+        job carries from work that waits its turn."""
+        r = requests_t.c
+        later, expired = (r.next_retry_at > now).label("later"), (r.lease_expires_at < now).label("expired")
+        rows = self.db.execute(
+            select(
+                r.bulk_operation_tracker,
+                r.batch_number,
+                r.status,
+                later,
+                expired,
+                func.count(),
+                func.min(r.next_retry_at),
+                func.max(r.job_generation),
+            )
+            .where(r.status.in_(RequestStatus.OPEN))
+            .group_by(
+                r.bulk_operation_tracker, r.batch_number, r.status, literal_column("later"), literal_column("expired")
+            )
+        ).all()
+        groups: dict[tuple, OpenGroup] = {}
+        for tracker, batch, status, later, expired, count, earliest, generation in rows:
+            if status != RequestStatus.QUEUED:
+                state = "requested" if status == RequestStatus.REQUESTED else "abandoned" if expired else "processing"
+                earliest = None
+            else:
+                state, earliest = ("retry", earliest) if later else ("due", None)
+            key = (tracker, batch, state)
+            if key in groups:
+                seen = groups[key]
+                earliest = min(filter(None, (earliest, seen.next_retry_at)), default=None)
+                count, generation = count + seen.requests, max(generation, seen.generation)
+            groups[key] = OpenGroup(tracker, batch, state, count, earliest, generation)
+        return list(groups.values())
+
+    def request_status(self, name: str) -> dict | None:
+        """One request as an operator reads it: where it is, its member (and Lidnr.), how many times a
+        worker took it up. No e-mail address or name."""
+        r = requests_t.c
+        row = (
+            self.db.execute(
+                select(
+                    r.name,
+                    r.status,
+                    r.pipeline_stage,
+                    r.source_record,
+                    members.c.member_id,
+                    r.bulk_operation_tracker,
+                    r.batch_number,
+                    r.retry_count,
+                    r.error_category,
+                    r.failure_reason,
+                    r.next_retry_at,
+                    r.processed_by,
+                    r.lease_expires_at,
+                    r.creation,
+                    r.completed_at,
+                )
+                .select_from(requests_t.outerjoin(members, members.c.name == r.source_record))
+                .where(r.name == name)
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        a = audit_log.c
+        picked_up = (a.reference_doctype == REQUEST, a.reference_name == name, a.to_status == RequestStatus.PROCESSING)
+        return {**row, "attempts": self.count(audit_log, *picked_up)}
 
     def queue_requested(self, tracker: str) -> list[str]:
         r = requests_t.c
