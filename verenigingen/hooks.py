@@ -10,8 +10,14 @@ app_license = "mit"
 after_install = "verenigingen.frappe_host.setup.after_install"
 after_migrate = "verenigingen.frappe_host.setup.after_migrate"
 
-has_permission = {"User": "verenigingen.frappe_host.permissions.user_has_permission"}
-permission_query_conditions = {"User": "verenigingen.frappe_host.permissions.user_query_conditions"}
+has_permission = {
+    "User": "verenigingen.frappe_host.permissions.user_has_permission",
+    "Contact": "verenigingen.frappe_host.permissions.contact_has_permission",
+}
+permission_query_conditions = {
+    "User": "verenigingen.frappe_host.permissions.user_query_conditions",
+    "Contact": "verenigingen.frappe_host.permissions.contact_query_conditions",
+}
 doc_events = {"User": {"validate": "verenigingen.frappe_host.permissions.guard_user"}}
 
 # Frappe's workers run no RQ scheduler: the sweeper re-enqueues due retries and lost jobs every minute.

@@ -6,7 +6,16 @@ from tests.conftest import TODAY, member_row
 from verenigingen.mijnrood import MijnroodExport
 from verenigingen.mijnrood.generator import HEADER
 from verenigingen.mijnrood.rows import match_key
-from verenigingen.mijnrood.updates import CREATE, REFUSE, UNCHANGED, UPDATE, StoredMember, decide, present_fields
+from verenigingen.mijnrood.updates import (
+    CREATE,
+    REFUSE,
+    UNCHANGED,
+    UPDATE,
+    StoredMember,
+    decide,
+    present_fields,
+    remember,
+)
 
 
 def rows_of(export_file, *rows, header=HEADER):
@@ -118,3 +127,34 @@ def test_a_stored_member_without_lidnr_gets_the_lidnr_of_its_email(export_file):
 def test_a_row_without_lidnr_and_email_is_refused_as_unrecognisable(export_file):
     (row,), present = rows_of(export_file, member_row(**{"Lidnr.": "", "E-mailadres": ""}))
     assert decide_against(row, present).code == "unrecognisable"
+
+
+def test_a_new_membership_type_changes_the_status_too(export_file):
+    (lid,), _ = rows_of(export_file, member_row())
+    (row,), present = rows_of(export_file, member_row(Lidmaatschapstype="opgezegd"))
+    decision = decide_against(row, present, stored_from(lid))
+    assert decision.changes == {"membership_type": None, "status": "Cancelled"}
+
+
+def test_without_a_tussenvoegsel_column_the_stored_one_completes_the_name(export_file):
+    (anna,), _ = rows_of(export_file, member_row())
+    header = ["Lidnr.", "Voornaam", "Achternaam"]
+    (row,), present = rows_of(export_file, member_row(), header=header)
+    decision = decide_against(row, present, stored_from(anna))
+    assert decision.outcome == UNCHANGED
+
+
+def test_later_rows_of_a_chunk_see_an_earlier_rows_new_email(export_file):
+    """Row A moves member 1001 to a new address; row B, without Lidnr., has the old address: a new person."""
+    (anna,), _ = rows_of(export_file, member_row())
+    rows, present = rows_of(
+        export_file,
+        member_row(**{"E-mailadres": "anna@nieuw.nl"}),
+        member_row(**{"Lidnr.": "", "Voornaam": "Bob", "Tussenvoegsel": "", "Achternaam": "Bos"}),
+    )
+    stored = stored_from(anna)
+    by_id, by_email = {"1001": stored}, {"anna.tenboom@example.nl": stored}
+    first = decide(rows[0], present, by_id, by_email)
+    remember(first, "MEM-1", by_id, by_email)
+    second = decide(rows[1], present, by_id, by_email)
+    assert (first.outcome, second.outcome) == (UPDATE, CREATE)

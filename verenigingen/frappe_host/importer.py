@@ -20,7 +20,16 @@ from verenigingen.frappe_host.settings import account_settings
 from verenigingen.mijnrood import MEMBER_FIELDS, MijnroodExport, RowResult
 from verenigingen.mijnrood.rejected import RejectedRow
 from verenigingen.mijnrood.rows import match_key
-from verenigingen.mijnrood.updates import CREATE, REFUSE, UPDATE, StoredMember, column_label, decide, present_fields
+from verenigingen.mijnrood.updates import (
+    CREATE,
+    REFUSE,
+    UPDATE,
+    StoredMember,
+    column_label,
+    decide,
+    present_fields,
+    remember,
+)
 
 CHUNK = 500
 SAVE_ERRORS = (frappe.ValidationError, frappe.DuplicateEntryError, frappe.PermissionError, pymysql.err.IntegrityError)
@@ -145,12 +154,9 @@ class FrappeImporter:
                 result.members_refused += 1
                 continue
             frappe.db.release_savepoint(savepoint)
+            remember(decision, name, by_id, by_email)  # later rows of the chunk see this one
             if decision.outcome == CREATE:
                 result.members_created += 1
-                stored = StoredMember(name, decision.changes)  # later rows of the chunk see the new member
-                for key, index in ((decision.changes["member_id"], by_id), (decision.changes["email"], by_email)):
-                    if key:
-                        index[match_key(key)] = stored
             elif decision.outcome == UPDATE:
                 result.members_updated += 1
             else:

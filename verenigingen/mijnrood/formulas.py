@@ -9,6 +9,7 @@ commands. A sign followed by nothing but digits and number punctuation (``+31 6 
 import re
 
 RISKY_FIRST = frozenset("=+-@\t\r")
+_FULLWIDTH = frozenset("＝＋－＠")  # some spreadsheets read these as their ASCII forms
 NEUTRALISER = "'"  # a leading apostrophe makes spreadsheets show the cell as text
 _PLAIN_NUMBER = re.compile(r"[+-][\d\s+\-.,()/]*")
 
@@ -19,9 +20,9 @@ def is_plain_number(text: str) -> bool:
 
 
 def is_formula(cell: str) -> bool:
-    """Would a spreadsheet treat this cell as a formula (ignoring leading spaces, as some do)?"""
-    text = cell.lstrip(" ")
-    return bool(text) and (text[0] in RISKY_FIRST or cell[:1] in ("\t", "\r"))
+    """Would a spreadsheet treat this cell as a formula (ignoring leading white space, as some do)?"""
+    text = cell.lstrip()
+    return bool(text) and (text[0] in RISKY_FIRST or text[0] in _FULLWIDTH or cell[:1] in ("\t", "\r"))
 
 
 def neutralised(text: str) -> bool:

@@ -18,12 +18,13 @@ Reasons name members by Lidnr. or record name only: no personal data.
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from verenigingen.dutch.names import full_name
 from verenigingen.mijnrood.columns import COLUMN_BY_FIELD
 from verenigingen.mijnrood.rows import MEMBER_FIELDS, RowResult, match_key
 
 IDENTITY_FIELDS = ("member_id", "email")
 # Filled from other columns: present whenever the columns they come from are.
-_DERIVED_FROM = {"full_name": ("first_name", "last_name")}
+_DERIVED_FROM = {"full_name": ("first_name", "last_name"), "status": ("membership_type",)}
 
 CREATE, UPDATE, UNCHANGED, REFUSE = "create", "update", "unchanged", "refuse"
 
@@ -47,6 +48,7 @@ class Decision:
     code: str | None = None
     reason: str | None = None
     field: str | None = None  # the field the reason is about
+    before: StoredMember | None = None  # the member as stored before this row
 
     @property
     def message(self) -> str:
@@ -105,6 +107,9 @@ def decide(
 
 def _update(stored: StoredMember, record: dict, present: frozenset[str]) -> Decision:
     old = stored.values
+    if "full_name" in present and "tussenvoegsel" not in present:
+        # A file without the column says nothing about it: "Jan Dijk" is "Jan van Dijk" as stored.
+        record = {**record, "full_name": full_name(record["first_name"], old.get("tussenvoegsel"), record["last_name"])}
     email_differs = record.get("email") is not None and match_key(_text(old.get("email"))) != match_key(record["email"])
     if "full_name" in present and not _same_name(old.get("full_name"), record["full_name"]):
         if email_differs or (record.get("email") is None and old.get("email") is None):
@@ -139,7 +144,7 @@ def _update(stored: StoredMember, record: dict, present: frozenset[str]) -> Deci
         compare = match_key if name in IDENTITY_FIELDS else str.strip
         if compare(_text(old.get(name))) != compare(_text(new)):
             changes[name] = new
-    return Decision(UPDATE if changes else UNCHANGED, stored.name, changes)
+    return Decision(UPDATE if changes else UNCHANGED, stored.name, changes, before=stored)
 
 
 def column_label(field_name: str | None) -> str:
@@ -148,3 +153,20 @@ def column_label(field_name: str | None) -> str:
         return "row"
     column = COLUMN_BY_FIELD.get(field_name)
     return column.label if column else field_name
+
+
+def remember(decision: Decision, name: str, by_member_id: dict, by_email: dict) -> None:
+    """Later rows of the same chunk see this row's outcome: a new member, or a changed Lidnr. or e-mail
+    address (the old one no longer leads to this member)."""
+    if decision.outcome not in (CREATE, UPDATE):
+        return
+    before = decision.before
+    if before is not None:
+        for key, index in ((before.values.get("member_id"), by_member_id), (before.values.get("email"), by_email)):
+            if key and index.get(match_key(str(key))) is before:
+                del index[match_key(str(key))]
+    values = {**(before.values if before else {}), **decision.changes}
+    stored = StoredMember(name, values, before.user if before else None)
+    for key, index in ((values.get("member_id"), by_member_id), (values.get("email"), by_email)):
+        if key:
+            index[match_key(str(key))] = stored

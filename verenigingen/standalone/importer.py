@@ -18,7 +18,16 @@ from verenigingen.accounts.permissions import BULK_ROLES, require_any_role
 from verenigingen.mijnrood import MijnroodExport, RowResult
 from verenigingen.mijnrood.rejected import RejectedRow, write_rejected_rows
 from verenigingen.mijnrood.rows import match_key
-from verenigingen.mijnrood.updates import CREATE, REFUSE, UPDATE, StoredMember, column_label, decide, present_fields
+from verenigingen.mijnrood.updates import (
+    CREATE,
+    REFUSE,
+    UPDATE,
+    StoredMember,
+    column_label,
+    decide,
+    present_fields,
+    remember,
+)
 from verenigingen.standalone.host import StandaloneHost, utc_now
 from verenigingen.standalone.schema import members, mijnrood_imports, users
 from verenigingen.standalone.store import new_name
@@ -130,7 +139,7 @@ class Importer:
         """The stored members the rows' Lidnr. and e-mail addresses match, keyed as the rules compare them."""
         ids = {match_key(r.values["member_id"]) for r in rows if r.values["member_id"]}
         emails = {match_key(r.values["email"]) for r in rows if r.values["email"]}
-        caseless = self.store.engine.dialect.name == "sqlite"  # MariaDB's collation ignores case already
+        caseless = self.store.engine.dialect.name != "mysql"  # MariaDB's collation ignores case already
         id_column = func.lower(members.c.member_id) if caseless else members.c.member_id
         email_column = func.lower(members.c.email) if caseless else members.c.email
         found = self.store.db.execute(
@@ -164,11 +173,6 @@ class Importer:
                     name = new_name("MEM")
                     new_rows.append({"name": name, **decision.changes, "creation": now, "modified": now})
                     result.members_created += 1
-                    # Later rows of this chunk see the new member (the reader refuses repeats; this is the net).
-                    stored = StoredMember(name, decision.changes)
-                    for key, index in ((decision.changes["member_id"], by_id), (decision.changes["email"], by_email)):
-                        if key:
-                            index[match_key(key)] = stored
                 else:
                     name = str(decision.member)
                     if decision.outcome == UPDATE:
@@ -178,6 +182,7 @@ class Importer:
                         result.members_updated += 1
                     else:
                         result.members_unchanged += 1
+                remember(decision, name, by_id, by_email)  # later rows of the chunk see this one
                 result.member_names.append(name)
             if new_rows:
                 db.execute(insert(members), new_rows)

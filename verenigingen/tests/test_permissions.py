@@ -111,3 +111,41 @@ class TestPermissionMatrix(FrappeTestCase):
         member.insert()
         member.user = self.staff
         self.assertRaises(frappe.PermissionError, member.save)
+
+    def test_an_administrator_cannot_grant_itself_a_role_beyond_a_members(self):
+        frappe.set_user(self.admin)
+        own = frappe.get_doc("User", self.admin)
+        own.append_roles("System Manager")
+        self.assertRaises(frappe.PermissionError, own.save)
+
+    def test_a_manager_cannot_link_a_member_to_a_staff_user_either(self):
+        frappe.set_user(self.manager)
+        member = self.new_member("s2")
+        member.insert()
+        member.user = self.staff
+        self.assertRaises(frappe.PermissionError, member.save)
+
+    def test_an_administrator_cannot_change_another_administrator_even_as_a_members_user(self):
+        other = make_user(f"{PREFIX}other-admin@vereniging.test", Roles.ADMINISTRATOR)
+        member = self.new_member("o1")
+        member.insert()
+        frappe.db.set_value("Member", member.name, "user", other)  # as the test runner: the setup, not the case
+        frappe.set_user(self.admin)
+        self.assertFalse(frappe.has_permission("User", "write", other, user=self.admin))
+        account = frappe.get_doc("User", other)
+        account.first_name = "Taken"
+        self.assertRaises(frappe.PermissionError, account.save)
+
+    def test_nobody_but_the_engine_writes_account_creation_requests(self):
+        for user in (self.admin, self.manager):
+            frappe.set_user(user)
+            self.assertFalse(frappe.has_permission("Account Creation Request", "create", user=user), user)
+            self.assertFalse(frappe.has_permission("Account Creation Request", "write", user=user), user)
+
+    def test_an_administrator_sees_no_contact_but_those_of_members(self):
+        staff_contact = frappe.get_doc(
+            {"doctype": "Contact", "first_name": "Staff", "user": self.staff, "email_ids": []}
+        ).insert()
+        frappe.set_user(self.admin)
+        self.assertFalse(frappe.has_permission("Contact", "read", staff_contact, user=self.admin))
+        self.assertEqual(frappe.get_list("Contact", filters={"name": staff_contact.name}, pluck="name"), [])
