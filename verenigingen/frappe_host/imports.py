@@ -5,6 +5,7 @@ from collections import Counter
 from pathlib import Path
 
 import frappe
+from frappe import _
 
 from verenigingen.accounts.bulk import queue_bulk_account_creation_for_members
 from verenigingen.accounts.errors import PermissionDenied
@@ -31,7 +32,19 @@ def new_import(content: bytes, file_name: str, create_accounts: bool) -> str:
 def export_path(import_name: str) -> tuple[str, str]:
     """The full path and the name of the export attached to the import."""
     doc = frappe.get_doc(IMPORT, import_name)
-    stored = frappe.get_doc("File", {"file_url": doc.import_file})
+    if not doc.import_file:
+        frappe.throw(_("Attach a Mijnrood export to {0} first.").format(import_name))
+    # Only the export attached to this import, and only one the user may read: never another document's file.
+    found = frappe.get_all(
+        "File",
+        filters={"file_url": doc.import_file, "attached_to_doctype": IMPORT, "attached_to_name": import_name},
+        pluck="name",
+        limit=1,
+    )
+    if not found:
+        frappe.throw(_("The export of {0} is not a file attached to it.").format(import_name), frappe.PermissionError)
+    stored = frappe.get_doc("File", found[0])
+    stored.check_permission("read")
     return stored.get_full_path(), stored.file_name
 
 

@@ -253,3 +253,20 @@ class TestAccountsByBenchWorkers(ImportCase):
 
     def test_51_members(self):
         self.accounts_for(51)
+
+
+class TestImportFile(ImportCase):
+    def test_an_import_reads_only_the_export_attached_to_it(self):
+        from verenigingen.frappe_host.files import save_file
+        from verenigingen.frappe_host.imports import export_path, new_import
+
+        first = new_import(b"Voornaam;Achternaam\nJan;Jansen\n", "first.csv", False)
+        second = new_import(b"Voornaam;Achternaam\nPiet;Pietersen\n", "second.csv", False)
+        self.assertTrue(Path(export_path(first)[0]).is_file())
+        other = save_file(b"secret", "other.csv")  # a private file of no import
+        self.addCleanup(frappe.delete_doc, "File", other.name, force=True)
+        first_file = frappe.db.get_value("Mijnrood CSV Import", first, "import_file")
+        for name, url in ((second, first_file), (first, other.file_url)):
+            frappe.db.set_value("Mijnrood CSV Import", name, "import_file", url)
+            with self.assertRaises(frappe.PermissionError):
+                export_path(name)
