@@ -183,6 +183,6 @@ def test_the_importer_rejects_a_row_whose_email_belongs_to_another_member(world,
     assert (result.members_created, result.members_updated, result.invalid_rows) == (0, 0, 1)
     with open(result.rejected_rows_file, encoding="utf-8-sig", newline="") as stream:
         rows = list(csv.reader(stream, delimiter=";"))
-    assert rows[1][0] == "1002" and rows[1][-1] == "email: dit e-mailadres hoort bij lid 1001"
+    assert rows[1][:3] == ["2", "E-mailadres: the e-mail address belongs to another member (Lidnr. 1001)", "1002"]
     with world.store.transaction(readonly=True):
         assert world.store.db.execute(select(members.c.member_id, members.c.first_name)).all() == [("1001", "Anna")]

@@ -490,7 +490,7 @@ def test_finished_trackers_say_how_they_finished(make_world):
     assert (shown.returncode, shown.stderr) == (0, "")  # finished is never stuck
     report = json.loads(shown.stdout)
     assert (report["status"], report["stuck"], report["next_retry_at"]) == (TrackerStatus.FAILED, None, None)
-    assert set(report) == STATUS_KEYS | {"stuck", "next_retry_at"}
+    assert set(report) == STATUS_KEYS | {"stuck", "next_retry_at", "unsent"}
 
 
 def test_a_bulk_operation_whose_members_all_got_requests_meanwhile_is_cancelled(world):
@@ -651,7 +651,7 @@ def test_import_wait_and_status_say_what_is_stuck_when_no_worker_takes_the_work(
     as_json = cli(world, "status", tracker, "--json", "--stall-timeout", "5")
     assert as_json.returncode == 3
     report = json.loads(as_json.stdout)
-    assert set(report) == STATUS_KEYS | {"stuck", "next_retry_at"}
+    assert set(report) == STATUS_KEYS | {"stuck", "next_retry_at", "unsent"}
     assert (report["name"], report["status"], report["total_records"], report["next_retry_at"]) == (
         tracker,
         TrackerStatus.QUEUED,
@@ -683,7 +683,7 @@ def test_a_tracker_waiting_only_for_a_retry_due_later_is_not_stuck(make_world):
     as_json = cli(world, "status", queued.tracker, "--json", "--stall-timeout", "1")
     assert as_json.returncode == 0
     report = json.loads(as_json.stdout)
-    assert set(report) == STATUS_KEYS | {"stuck", "next_retry_at"}
+    assert set(report) == STATUS_KEYS | {"stuck", "next_retry_at", "unsent"}
     assert (report["stuck"], report["next_retry_at"], report["retry_queue"]) == (None, due_at.isoformat(), 3)
 
     with world.store.transaction():
