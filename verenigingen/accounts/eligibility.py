@@ -1,5 +1,6 @@
 """Which members may get an account now, and why the others may not."""
 
+from collections import Counter
 from dataclasses import dataclass
 
 from verenigingen.accounts.manager import same_person
@@ -50,3 +51,8 @@ def check_members(store: Store, names: list[str], eligible_statuses: frozenset[s
         else:
             result.eligible.append(member)
     return result
+
+
+def refused_counts(refusals: list[Refusal]) -> dict[str, int]:
+    """Per reason code, the most frequent first (the import reports of both hosts)."""
+    return dict(Counter(refusal.code for refusal in refusals).most_common())

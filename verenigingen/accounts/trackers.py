@@ -10,6 +10,17 @@ from verenigingen.accounts.states import RequestStatus, TrackerStatus, finished_
 TRACKER = "Bulk Operation Tracker"
 REQUEST = "Account Creation Request"
 MEMBER = "Member"
+# What a report shows of a tracker (`status --json`, `bulk_status`, `import --json`), on every host.
+TRACKER_FIELDS = (
+    "name",
+    "status",
+    "total_records",
+    "processed_records",
+    "successful_records",
+    "failed_records",
+    "total_batches",
+    "batch_size",
+)
 
 
 def seal_tracker(host: Host, tracker: str, by: str, expired_before: datetime | None = None) -> str | None:

@@ -1,13 +1,13 @@
 """One Mijnrood CSV Import run end to end: members, reports, accounts, and the document's outcome, all as
 the session user. The report has the shape of the CLI's ``import --json``."""
 
-from collections import Counter
 from pathlib import Path
 
 import frappe
 from frappe import _
 
 from verenigingen.accounts.bulk import queue_bulk_account_creation_for_members
+from verenigingen.accounts.eligibility import refused_counts
 from verenigingen.accounts.errors import PermissionDenied
 from verenigingen.frappe_host.files import IMPORT, refused_accounts_file, rejected_rows_file, save_file
 from verenigingen.frappe_host.host import frappe_host
@@ -118,7 +118,7 @@ def summary(host, result: ImportResult, tracker: dict | None, refusals: list, re
             "created": tracker["successful_records"] if tracker else 0,
             "linked": accounts.linked if accounts else 0,
             "failed": tracker["failed_records"] if tracker else 0,
-            "refused": dict(Counter(refusal.code for refusal in refusals).most_common()),
+            "refused": refused_counts(refusals),
             "refused_file": refused_file,
             "unsent": unsent(host, tracker["name"]) if tracker else 0,
         },

@@ -4,19 +4,8 @@ import frappe
 
 from verenigingen.accounts.ports import Host, batch_job_id
 from verenigingen.accounts.states import TrackerStatus
-from verenigingen.accounts.trackers import TRACKER
+from verenigingen.accounts.trackers import TRACKER, TRACKER_FIELDS
 from verenigingen.accounts.trackers import progress as tracker_progress
-
-TRACKER_FIELDS = (
-    "name",
-    "status",
-    "total_records",
-    "processed_records",
-    "successful_records",
-    "failed_records",
-    "total_batches",
-    "batch_size",
-)
 
 
 def latest_tracker() -> str | None:

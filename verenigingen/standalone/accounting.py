@@ -7,11 +7,10 @@ Lidnr. and record name only: no e-mail addresses, names or other personal data.
 
 import csv
 import os
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from verenigingen.accounts.eligibility import Refusal
+from verenigingen.accounts.eligibility import Refusal, refused_counts
 from verenigingen.standalone import backlog
 from verenigingen.standalone.host import StandaloneHost
 from verenigingen.standalone.importer import ImportResult
@@ -25,11 +24,6 @@ REASONS = {
     "email_taken": "whose e-mail address belongs to another user",
     "not_found": "no longer found",
 }
-
-
-def refused_counts(refusals: list[Refusal]) -> dict[str, int]:
-    """Per reason code, the most frequent first."""
-    return dict(Counter(refusal.code for refusal in refusals).most_common())
 
 
 def refused_line(counts: dict[str, int]) -> str | None:

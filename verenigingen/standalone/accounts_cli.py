@@ -17,6 +17,7 @@ from verenigingen.accounts.individual import queue_account_creation_for_member
 from verenigingen.accounts.retry import retry_failed_requests
 from verenigingen.accounts.states import TrackerStatus
 from verenigingen.accounts.sweeper import sweep
+from verenigingen.accounts.trackers import TRACKER_FIELDS
 from verenigingen.accounts.trackers import progress as tracker_progress
 from verenigingen.mijnrood import ExportError
 from verenigingen.standalone import backlog
@@ -30,16 +31,6 @@ from verenigingen.standalone.worker import WorkerSupply, run_worker, sweep_loop,
 
 FINISHED = set(TrackerStatus.FINISHED)
 EXIT_STUCK = 3  # a bulk operation on which nothing moved for the stall time
-TRACKER_FIELDS = (
-    "name",
-    "status",
-    "total_records",
-    "processed_records",
-    "successful_records",
-    "failed_records",
-    "total_batches",
-    "batch_size",
-)
 
 actor_option = click.option(
     "--as",
