@@ -7,6 +7,7 @@ app_description = "Membership administration for Dutch associations: Mijnrood im
 app_email = "maintainers@verenigingen.invalid"
 app_license = "mit"
 
+before_install = "verenigingen.frappe_host.setup.before_install"
 after_install = "verenigingen.frappe_host.setup.after_install"
 after_migrate = "verenigingen.frappe_host.setup.after_migrate"
 

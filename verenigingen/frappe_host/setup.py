@@ -15,6 +15,11 @@ ROLES = {
 MEMBER_PROFILE = "Verenigingen Member"
 
 
+def before_install() -> None:
+    # Installing saves the settings single (its default role is a link to a role) before after_install.
+    ensure_roles()
+
+
 def after_install() -> None:
     ensure_roles()
     grant_account_permissions()
