@@ -19,7 +19,13 @@ permission_query_conditions = {
     "User": "verenigingen.frappe_host.permissions.user_query_conditions",
     "Contact": "verenigingen.frappe_host.permissions.contact_query_conditions",
 }
-doc_events = {"User": {"validate": "verenigingen.frappe_host.permissions.guard_user"}}
+doc_events = {
+    "User": {"validate": "verenigingen.frappe_host.permissions.guard_user"},
+    "Contact": {
+        "before_insert": "verenigingen.frappe_host.contacts.complete_member_contact",
+        "after_insert": "verenigingen.frappe_host.contacts.link_member_to_contact",
+    },
+}
 
 # Frappe's workers run no RQ scheduler: the sweeper re-enqueues due retries and lost jobs every minute.
 scheduler_events = {"cron": {"* * * * *": ["verenigingen.frappe_host.jobs.sweep"]}}

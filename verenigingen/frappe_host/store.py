@@ -53,6 +53,7 @@ from verenigingen.accounts.ports import (
     UserView,
 )
 from verenigingen.accounts.states import RequestStatus, TrackerStatus
+from verenigingen.frappe_host.contacts import MEMBER_PICTURE, member_names
 
 if TYPE_CHECKING:
     from verenigingen.accounts.ports import Store
@@ -280,14 +281,18 @@ class FrappeStore:
         by: str,
     ) -> str:
         """One User document with its roles and role profile: one save (about half the time of insert,
-        then add_roles). Note that Frappe gives a user with a role profile exactly that profile's roles."""
-        first, _, last = full_name.strip().partition(" ")
+        then add_roles). Note that Frappe gives a user with a role profile exactly that profile's roles.
+        The names are the member's Dutch name parts; the picture is the app's (see contacts.py)."""
+        names = member_names(member)
+        if not names["first_name"]:  # a member without a stored first name: the request's name
+            first, _, last = full_name.strip().partition(" ")
+            names = {"first_name": first, "last_name": last.strip() or None}
         user = frappe.new_doc("User")
         user.update(
             {
                 "email": email,
-                "first_name": first,
-                "last_name": last.strip() or None,
+                **names,
+                "user_image": MEMBER_PICTURE,
                 "enabled": 1,
                 "send_welcome_email": 0,
                 "member": member,

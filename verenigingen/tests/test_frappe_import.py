@@ -20,6 +20,7 @@ from frappe.tests.utils import FrappeTestCase
 
 from verenigingen.accounts.states import Roles
 from verenigingen.api import bulk_status, import_mijnrood
+from verenigingen.frappe_host.contacts import MEMBER_PICTURE
 from verenigingen.mijnrood.generator import generate_export
 
 RUN = uuid.uuid4().hex[:8]
@@ -211,7 +212,7 @@ class TestAccountsByBenchWorkers(ImportCase):
         cls.workers.stop()
         super().tearDownClass()
 
-    def accounts_for(self, members: int) -> None:
+    def accounts_for(self, members: int) -> str:
         started = time.monotonic()
         report = import_mijnrood(str(self.export(members)), create_accounts=True)
         self.assertEqual(report["members_created"], members)
@@ -231,6 +232,7 @@ class TestAccountsByBenchWorkers(ImportCase):
             self.assertIn(Roles.MEMBER, frappe.get_roles(member.user))
             self.assertEqual(frappe.db.get_value("User", member.user, "member"), member.name)
         print(f"\n{members} accounts by bench workers in {time.monotonic() - started:.1f} s", file=sys.stderr)
+        return imported
 
     def wait_for(self, tracker: str) -> dict:
         deadline = time.monotonic() + WAIT_SECONDS
@@ -241,6 +243,35 @@ class TestAccountsByBenchWorkers(ImportCase):
                 return status
             time.sleep(0.5)
         self.fail(f"bulk operation {tracker} did not finish in {WAIT_SECONDS} s: {bulk_status(tracker)}")
+
+    def test_an_account_has_the_members_names_and_contact_and_one_default_job(self):
+        imported = self.accounts_for(12)
+        members = frappe.get_all("Member", {"source_import": imported}, ["*"])
+        self.assertTrue(any(m.tussenvoegsel for m in members), "the generator gives some a tussenvoegsel")
+        deadline = time.monotonic() + WAIT_SECONDS  # Frappe's create_contact jobs run on the default queue
+        while frappe.db.count("Member", {"source_import": imported, "contact": ["is", "set"]}) < len(members):
+            self.assertLess(time.monotonic(), deadline, "every member's contact made and linked")
+            time.sleep(0.5)
+            frappe.db.rollback()
+        for member in frappe.get_all("Member", {"source_import": imported}, ["*"]):
+            user = frappe.get_doc("User", member.user)
+            self.assertEqual((user.first_name, user.user_image), (member.first_name, MEMBER_PICTURE))
+            self.assertEqual(user.full_name, member.full_name)  # "Anna ten Boom", the tussenvoegsel kept
+            contact = frappe.get_doc("Contact", member.contact)
+            self.assertEqual(contact.user, member.user)
+            parts = (contact.first_name, contact.middle_name, contact.last_name)
+            self.assertEqual(parts, (member.first_name, member.tussenvoegsel, member.last_name))
+            self.assertEqual(contact.email_id, member.email)
+            self.assertIn(("Member", member.name), [(link.link_doctype, link.link_name) for link in contact.links])
+            if member.phone:
+                self.assertIn(member.phone, [row.phone for row in contact.phone_nos])
+        users = {m.user for m in members}
+        per_user = {user: 0 for user in users}
+        for method, user in _default_queue_jobs():
+            if user in per_user:
+                per_user[user] += 1
+                self.assertEqual(method, "frappe.core.doctype.user.user.create_contact")
+        self.assertEqual(set(per_user.values()), {1}, per_user)  # one each: no gravatar lookup
 
     def test_1_member(self):
         self.accounts_for(1)
@@ -253,6 +284,22 @@ class TestAccountsByBenchWorkers(ImportCase):
 
     def test_51_members(self):
         self.accounts_for(51)
+
+
+def _default_queue_jobs():
+    """(method, user) of every job on the default queue, waiting, running or finished (Frappe keeps
+    finished jobs for a while)."""
+    from frappe.utils.background_jobs import get_queue
+    from rq.job import Job
+
+    queue = get_queue("default")
+    ids = [*queue.job_ids, *queue.started_job_registry.get_job_ids(), *queue.finished_job_registry.get_job_ids()]
+    for job in Job.fetch_many(ids, connection=queue.connection):
+        if job is None:
+            continue
+        arguments = job.kwargs.get("kwargs") or {}
+        user = arguments.get("user") or arguments.get("name")
+        yield job.kwargs.get("method"), getattr(user, "name", user)
 
 
 class TestImportFile(ImportCase):
