@@ -204,15 +204,8 @@ if os.environ.get("VERENIGINGEN_FRAPPE_SITE"):
     BACKENDS["frappe"] = frappe_backend
 # The bench runs the queue on its own Redis (a database number of the tests' own).
 JOBS_REDIS_URL = os.environ.get("VERENIGINGEN_TEST_REDIS_URL", REDIS_URL)
-# What a store cannot do by its host's nature: test name -> why, per backend.
-NOT_ON = {
-    "frappe": {
-        "test_an_existing_user_with_the_same_email_and_name_is_linked_like_a_new_account": (
-            "Frappe gives a user with a role profile exactly that profile's roles, so an existing user given one "
-            "cannot keep roles of its own (contract conflict, reported to the engine's owners)"
-        ),
-    },
-}
+# What a store cannot do by its host's nature: test name -> why, per backend (none today).
+NOT_ON: dict[str, dict[str, str]] = {}
 
 
 @pytest.fixture

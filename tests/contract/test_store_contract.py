@@ -453,6 +453,28 @@ def test_due_batches_oldest_first_without_unsealed_waiting_running_or_individual
         assert backend.store.due_batches(at(1000)) == [(b, 2, 4), (a, 2, 0), (b, 1, 0), (a, 1, 0)]
 
 
+def test_defer_batch_makes_its_queued_requests_due_later_and_never_earlier(backend):
+    members = backend.add_members(5)
+    tracker = new_tracker(backend)
+    ready, later, running = insert(backend, members[:3], tracker=tracker, batch=1)
+    (other_batch,) = insert(backend, members[3:4], tracker=tracker, batch=2)
+    (individual,) = insert(backend, members[4:5])
+    for name in (later, running):
+        claim(backend, name)
+    requeue(backend, later, due=at(900), retry_count=1)
+    with backend.store.transaction():
+        assert backend.store.defer_batch(tracker, 1, at(60)) == 1  # the due one; a later due stays later
+    assert [backend.request(n).status for n in (ready, later, running)] == [RS.QUEUED, RS.QUEUED, RS.PROCESSING]
+    assert claim(backend, ready, "w2", at(60) - TICK) is None
+    assert backend.request(later).retry_count == 1  # retries untouched
+    with backend.store.transaction(readonly=True):
+        assert backend.store.due_batches(at(59)) == [(tracker, 2, 0)]
+        assert backend.store.due_individual_requests(at(59)) == [(individual, 0)]
+        assert (tracker, 1, 0) in backend.store.due_batches(at(60))
+    assert claim(backend, other_batch, "w2", START).status == RS.PROCESSING
+    assert claim(backend, ready, "w2", at(60)).status == RS.PROCESSING
+
+
 def test_due_individual_requests_oldest_first_and_only_outside_trackers(backend):
     members = backend.add_members(5)
     (second,) = insert(backend, members[0:1], now=at(2))

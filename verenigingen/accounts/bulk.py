@@ -4,7 +4,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import cast
 
 from verenigingen.accounts.dispatch import dispatch_after_commit
@@ -67,7 +67,7 @@ def queue_bulk_account_creation_for_members(
     if checked.link:
         with store.transaction():
             for member, user in checked.link:
-                link_existing_user(store, member.name, user.name, role_tuple, role_profile, actor)
+                link_existing_user(store, member.name, user.name, role_tuple, actor)
             store.add_audit(
                 [
                     AuditEntry(MEMBER, m.name, None, "Linked", actor, "existing user of the same e-mail")
@@ -168,6 +168,7 @@ class BatchOutcome:
     failed: int = 0
     retry: int = 0
     skipped: int = 0
+    throttled: int = 0  # times the host allowed no new user and the batch waited (no member lost a retry)
     individual: int = 0  # individual requests this batch served on the way (they never wait behind it)
     no_slot: bool = False  # every slot was taken: the batch waits until a finishing batch hands one on
     slot_lost: bool = False  # the slot's lease ran out (the batch stalled): the rest is left to others
@@ -192,7 +193,7 @@ def process_bulk_account_creation_batch(
             return outcome
         try:
             with_conflict_retries(host, lambda: _start(host, tracker, batch_number))
-            _run(host, slot, names, outcome)
+            _run(host, slot, names, outcome, (tracker, batch_number))
         finally:
             _release(host, slot)
             dispatch_after_commit(host)  # the slot goes to the next due batch now, not at the next sweep
@@ -232,7 +233,7 @@ def _start(host: Host, tracker: str, batch_number: int) -> None:
             host.store.add_audit([entry], host.clock())
 
 
-def _run(host: Host, slot: BatchSlot, names: list[str], outcome: BatchOutcome) -> None:
+def _run(host: Host, slot: BatchSlot, names: list[str], outcome: BatchOutcome, batch: tuple[str, int]) -> None:
     manager = AccountCreationManager(host)
     interval = host.settings.individual_check_seconds
     next_check = time.monotonic() + interval
@@ -246,6 +247,17 @@ def _run(host: Host, slot: BatchSlot, names: list[str], outcome: BatchOutcome) -
             outcome.slot_lost = True
             return
         setattr(outcome, result, getattr(outcome, result) + 1)
+        if result == "throttled" and manager.throttled_until is not None:
+            until = manager.throttled_until
+            with_conflict_retries(host, lambda u=until: _defer(host, *batch, u))
+            return
+
+
+def _defer(host: Host, tracker: str, batch_number: int, until: datetime) -> None:
+    """The host takes no new user before ``until``: the rest of the batch waits with its member (retries
+    untouched) and the batch ends; the sweeper enqueues it again when it is due."""
+    with host.store.transaction():
+        host.store.defer_batch(tracker, batch_number, until)
 
 
 def _serve_individual_requests(host: Host, manager: AccountCreationManager) -> int:
@@ -257,7 +269,10 @@ def _serve_individual_requests(host: Host, manager: AccountCreationManager) -> i
         with host.store.transaction(readonly=True):
             due = host.store.due_individual_requests(host.clock(), limit=10)
         for request, _ in due:
-            served += manager.process(request) != "skipped"
+            result = manager.process(request)
+            if result == "throttled":  # due again later: the sweeper enqueues it then
+                break
+            served += result != "skipped"
     except Exception as exc:
         if ends_job(exc):
             raise

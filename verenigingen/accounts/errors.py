@@ -55,6 +55,15 @@ class IntegrityConflict(DatabaseError):
     """A unique rule refused a write that the engine did not expect to collide (two processes raced)."""
 
 
+class Throttled(AccountCreationError):
+    """The host allows no new user right now (Frappe's limit on users created per minute). Not a failure:
+    the member waits ``wait_seconds`` and is tried again, without using one of its retries."""
+
+    def __init__(self, wait_seconds: float, message: str = "the site's limit on new users per minute"):
+        super().__init__(message)
+        self.wait_seconds = wait_seconds
+
+
 class QueueingInterrupted(AccountCreationError):
     """The sweeper sealed a bulk operation whose queueing had stopped; this late writer must stop."""
 

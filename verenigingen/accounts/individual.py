@@ -32,7 +32,7 @@ def queue_account_creation_for_member(
             raise ValidationFailed(f"member {member} {checked.refused[0].message}")
         if checked.link:
             ((linked, user),) = checked.link
-            link_existing_user(store, linked.name, user.name, granted, role_profile, actor)
+            link_existing_user(store, linked.name, user.name, granted, actor)
             store.add_audit(
                 [AuditEntry(MEMBER, member, None, "Linked", actor, "existing user of the same e-mail")],
                 host.clock(),

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from verenigingen.accounts.errors import (
     DuplicateUserError,
     PermanentError,
+    Throttled,
     ValidationFailed,
     classify,
     describe,
@@ -30,15 +31,14 @@ def same_person(a: str, b: str) -> bool:
     return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
 
 
-def link_existing_user(
-    store: Store, member: str, user: str, roles: tuple[str, ...], role_profile: str | None, by: str
-) -> None:
-    """A member linked to a user that already exists ends with what a new account would get.
+def link_existing_user(store: Store, member: str, user: str, roles: tuple[str, ...], by: str) -> None:
+    """A member linked to a user that already exists gets the roles a new account would get, and keeps its
+    own: never a role profile, which on Frappe replaces every role the user holds with the profile's.
 
     Linked first: a host that lets administrators change members' users only (Frappe) then sees a
     member's user when the roles are granted, in the same transaction."""
     store.link_member(member, user, by)
-    store.grant_roles(user, roles, role_profile, by)
+    store.grant_roles(user, roles, None, by)
 
 
 def with_conflict_retries(host: Host, work):
@@ -59,9 +59,12 @@ class AccountCreationManager:
     """Creates (or links) the user of one request. Running a request twice never makes a second user."""
 
     host: Host
+    throttled_until: datetime | None = None  # when the last 'throttled' member is due again
 
     def process(self, name: str, slot: BatchSlot | None = None) -> str:
-        """'completed', 'retry', 'failed', or 'skipped' when the request is not ours to run now.
+        """'completed', 'retry', 'failed', 'skipped' when the request is not ours to run now, or 'throttled'
+        when the host allows no new user yet (the member is back in the queue, due at once, its retries
+        untouched, due again at :attr:`throttled_until`).
 
         A batch passes its ``slot``: renewed in the claim's transaction, with the same lease, so that a
         claim never outlives the slot it runs under (``SlotLost`` when it is gone). A job whose time is
@@ -97,14 +100,19 @@ class AccountCreationManager:
             return "completed"
         except _ClaimLost:
             return "skipped"
+        except Throttled as exc:
+            self.throttled_until = self.host.clock() + timedelta(seconds=exc.wait_seconds)
+            self.put_back(request, f"waits {exc.wait_seconds:.0f} s for {exc}", due=self.throttled_until)
+            return "throttled"
         except BaseException as exc:  # every failure is classified and recorded, never lost
             if ends_job(exc):
                 self.put_back(request, "the job ran out of time")
                 raise
             return self.record_failure(request, exc, owner=worker)
 
-    def put_back(self, request: RequestView, reason: str) -> bool:
-        """Processing -> Queued, due at once and without costing a retry: the job ends, not the member."""
+    def put_back(self, request: RequestView, reason: str, due: datetime | None = None) -> bool:
+        """Processing -> Queued, due at once (or at ``due``) and without costing a retry: the job ends, or
+        the host cannot take the member yet; the member itself did nothing wrong."""
         with self.host.store.transaction():
             back = self.host.store.requeue_request(
                 request.name,
@@ -112,7 +120,7 @@ class AccountCreationManager:
                 self.host.worker,
                 request.retry_count,
                 request.job_generation,
-                None,
+                due,
                 request.error_category,
                 request.failure_reason,
             )
@@ -207,9 +215,7 @@ class AccountCreationManager:
     ) -> str:
         if user_member not in (None, member.name) or not same_person(full_name, member.full_name):
             raise DuplicateUserError("a user with this e-mail address already exists for someone else")
-        link_existing_user(
-            self.host.store, member.name, user, request.roles, request.role_profile, request.requested_by
-        )
+        link_existing_user(self.host.store, member.name, user, request.roles, request.requested_by)
         return user
 
     def _audit(self, request: RequestView, from_status: str | None, to_status: str, reason: str) -> None:

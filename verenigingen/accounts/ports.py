@@ -256,6 +256,10 @@ class Store(Protocol):
         """(request, job generation) of due Queued requests outside any tracker, oldest first."""
         ...
 
+    def defer_batch(self, tracker: str, batch_number: int, until: datetime) -> int:
+        """Make the batch's Queued requests due no earlier than ``until`` (retries untouched); how many."""
+        ...
+
     def next_generation(self, tracker: str | None, batch_or_request: int | str, generation: int) -> bool:
         """Raise the job generation of a batch's (or one individual request's) Queued requests from
         ``generation`` to ``generation + 1``; True for the one caller that did."""

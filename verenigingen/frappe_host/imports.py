@@ -8,7 +8,8 @@ from frappe import _
 
 from verenigingen.accounts.bulk import queue_bulk_account_creation_for_members
 from verenigingen.accounts.eligibility import refused_counts
-from verenigingen.accounts.errors import PermissionDenied
+from verenigingen.accounts.errors import PermissionDenied, ValidationFailed
+from verenigingen.frappe_host.checks import account_checks, require_bulk_queue
 from verenigingen.frappe_host.files import IMPORT, refused_accounts_file, rejected_rows_file, save_file
 from verenigingen.frappe_host.host import frappe_host
 from verenigingen.frappe_host.importer import FrappeImporter, ImportResult
@@ -64,6 +65,13 @@ def run_import(import_name: str, create_accounts: bool | None = None) -> dict:
         create_accounts = bool(doc.create_accounts)
     path, file_name = export_path(import_name)
     user = frappe.session.user
+    host = frappe_host()
+    if create_accounts:
+        try:
+            require_bulk_queue(host.settings)
+        except ValidationFailed as exc:
+            _set(import_name, {"status": "Failed", "error_message": str(exc)})
+            raise frappe.ValidationError(str(exc)) from None
     _set(import_name, {"status": "Importing", "imported_by": user, "error_message": None})
     try:
         result, export = FrappeImporter(import_name).run(path)
@@ -76,7 +84,6 @@ def run_import(import_name: str, create_accounts: bool | None = None) -> dict:
     rejected_url = (
         rejected_rows_file(import_name, stem, export.header_cells, result.rejected) if result.rejected else None
     )
-    host = frappe_host()
     if create_accounts and result.member_names:
         result.accounts = queue_bulk_account_creation_for_members(
             host, user, result.member_names, source_import=import_name
@@ -124,4 +131,5 @@ def summary(host, result: ImportResult, tracker: dict | None, refusals: list, re
         },
         "tracker": tracker,
         "rejected_rows_file": rejected_file,
+        "checks": [check.as_dict() for check in account_checks(host.settings, accounts.requested)] if tracker else [],
     }

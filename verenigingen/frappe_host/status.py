@@ -6,6 +6,7 @@ from verenigingen.accounts.ports import Host, batch_job_id
 from verenigingen.accounts.states import TrackerStatus
 from verenigingen.accounts.trackers import TRACKER, TRACKER_FIELDS
 from verenigingen.accounts.trackers import progress as tracker_progress
+from verenigingen.frappe_host.checks import pace
 
 
 def latest_tracker() -> str | None:
@@ -52,6 +53,7 @@ def bulk_status(host: Host, tracker: str) -> dict:
             for f in store.failed_requests(tracker)
         ]
     state = tracker_progress(host, tracker, view.modified or host.clock())
+    running = view.status not in TrackerStatus.FINISHED
     return {
         **{key: getattr(view, key) for key in TRACKER_FIELDS},
         "current_batch": view.current_batch,
@@ -60,5 +62,7 @@ def bulk_status(host: Host, tracker: str) -> dict:
         "error_summary": view.error_summary,
         "stuck": state.stuck,
         "failed": failed,
-        "unsent": unsent(host, tracker) if view.status not in TrackerStatus.FINISHED else 0,
+        "unsent": unsent(host, tracker) if running else 0,
+        # Frappe's hourly limit on new users, when it sets the pace: how many hours the rest takes.
+        "pace": pace(view.total_records - view.processed_records) if running else None,
     }

@@ -23,12 +23,13 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from time import time_ns
 from typing import TYPE_CHECKING, Any
 
 import frappe
 import pymysql
+from frappe.utils import now_datetime
 
 from verenigingen.accounts.errors import (
     CONFLICT_CODES,
@@ -39,6 +40,7 @@ from verenigingen.accounts.errors import (
     DuplicateUserError,
     IntegrityConflict,
     RetryableError,
+    Throttled,
     ValidationFailed,
     database_code,
 )
@@ -68,6 +70,7 @@ LOCK_WAIT_SECONDS = 15  # as SqlStore: 5 tries of a member stay well inside its 
 CHUNK = 500
 DUPLICATE = 1062  # MariaDB's "duplicate entry": a unique rule refused the write
 FROM_NOTHING = "—"  # how an audit comment shows "no previous status"
+_TAKEN = "a user with this e-mail address (or for this member) already exists"
 
 _STANDARD = ["name", "creation", "modified", "owner", "modified_by", "docstatus", "idx"]
 _REQUESTS = f"`tab{REQUEST}`"
@@ -79,6 +82,11 @@ _REQUEST_COLUMNS = (
     "processed_by, lease_expires_at, creation"
 )
 _DUE = "status = 'Queued' AND (next_retry_at IS NULL OR next_retry_at <= %(now)s)"
+
+
+def throttle_limit() -> int:
+    """Frappe's limit on new users an hour (site config ``throttle_user_limit``, 60 when not set)."""
+    return int(frappe.local.conf.get("throttle_user_limit", 60))
 
 
 def new_name(prefix: str) -> str:
@@ -307,8 +315,40 @@ class FrappeStore:
                 user.insert()
         except (frappe.DuplicateEntryError, frappe.UniqueValidationError):
             del frappe.local.message_log[messages:]  # "<e-mail> already exists": not for any log
-            raise DuplicateUserError("a user with this e-mail address (or for this member) already exists") from None
+            if self._user_exists(email, member):
+                raise DuplicateUserError(_TAKEN) from None
+            # Another unique value collided: Frappe picks a user name from the first name after checking that
+            # it is free, so two workers creating a "Jan" at once collide on it. Tried again in place.
+            raise ConflictError("database: another new user took the same user name at the same moment") from None
+        except frappe.ValidationError:
+            wait = self._throttle_wait()
+            if wait is None:
+                raise
+            del frappe.local.message_log[messages:]
+            raise Throttled(wait, f"the site's limit of {throttle_limit()} new users an hour") from None
         return user.name
+
+    def _user_exists(self, email: str, member: str) -> bool:
+        """A locking read: the latest committed users, not this transaction's snapshot."""
+        rows = self._rows(
+            "SELECT name FROM `tabUser` WHERE name = %(e)s OR email = %(e)s OR member = %(m)s LIMIT 1 FOR UPDATE",
+            {"e": email, "m": member},
+        )
+        return bool(rows)
+
+    def _throttle_wait(self) -> float | None:
+        """Seconds until Frappe's throttle_user_creation lets a new user through again; None when it would
+        now. Frappe refuses while more than throttle_user_limit users were created in the last hour
+        (``creation`` in the site's time zone), so the oldest of the excess must age out first."""
+        now = now_datetime()
+        rows = self._rows(
+            "SELECT creation FROM `tabUser` WHERE creation >= %(since)s ORDER BY creation",
+            {"since": now - timedelta(hours=1)},
+        )
+        excess = len(rows) - throttle_limit()
+        if excess <= 0:
+            return None
+        return max(1.0, (rows[excess - 1][0] + timedelta(hours=1) - now).total_seconds() + 1)
 
     def grant_roles(self, user: str, roles: tuple[str, ...], role_profile: str | None, by: str) -> None:
         with self._as_user(by):
@@ -521,6 +561,14 @@ class FrappeStore:
             {"now": now},
         )
         return [(name, int(generation or 0)) for name, generation in rows]
+
+    def defer_batch(self, tracker: str, batch_number: int, until: datetime) -> int:
+        return self._execute(
+            f"UPDATE {_REQUESTS} SET next_retry_at = %(until)s, pipeline_stage = 'Waiting to retry' "
+            "WHERE bulk_operation_tracker = %(t)s AND batch_number = %(b)s AND status = 'Queued' "
+            "AND (next_retry_at IS NULL OR next_retry_at < %(until)s)",
+            {"t": tracker, "b": batch_number, "until": until},
+        )
 
     def next_generation(self, tracker: str | None, batch_or_request: int | str, generation: int) -> bool:
         which = "bulk_operation_tracker = %(t)s AND batch_number = %(b)s" if tracker else "name = %(b)s"

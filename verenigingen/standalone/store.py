@@ -495,6 +495,16 @@ class SqlStore:
             requests_t.c.status == RequestStatus.PROCESSING, requests_t.c.lease_expires_at < now
         )
 
+    def defer_batch(self, tracker: str, batch_number: int, until: datetime) -> int:
+        c = requests_t.c
+        statement = (
+            update(requests_t)
+            .where(c.bulk_operation_tracker == tracker, c.batch_number == batch_number)
+            .where(c.status == RequestStatus.QUEUED, or_(c.next_retry_at.is_(None), c.next_retry_at < until))
+            .values(next_retry_at=until, pipeline_stage="Waiting to retry")
+        )
+        return self.db.execute(statement).rowcount
+
     def due_batches(self, now: datetime, limit: int | None = None) -> list[tuple[str, int, int]]:
         r = requests_t.c
         query = (

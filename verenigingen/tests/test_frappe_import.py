@@ -12,15 +12,19 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import frappe
+import psutil
 from frappe.installer import update_site_config
 from frappe.tests.utils import FrappeTestCase
+from frappe.utils import now_datetime
 
 from verenigingen.accounts.states import Roles
 from verenigingen.api import bulk_status, import_mijnrood
 from verenigingen.frappe_host.contacts import MEMBER_PICTURE
+from verenigingen.frappe_host.jobs import sweep
 from verenigingen.mijnrood.generator import generate_export
 
 RUN = uuid.uuid4().hex[:8]
@@ -178,10 +182,10 @@ class TestImportMijnrood(ImportCase):
 class Workers:
     """Real `bench worker` processes of this bench, as production runs them."""
 
-    def __init__(self, count: int = 2):
+    def __init__(self, count: int = 2, queues: str = "bulk,short,default"):
         sites = Path(frappe.local.sites_path).resolve()
         python = sites.parent / "env" / "bin" / "python"
-        command = [str(python), "-m", "frappe.utils.bench_helper", "frappe", "worker", "--queue", "bulk,short,default"]
+        command = [str(python), "-m", "frappe.utils.bench_helper", "frappe", "worker", "--queue", queues]
         self.log = (Path(tempfile.gettempdir()) / f"vg-workers-{RUN}.log").open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.processes = [
@@ -189,7 +193,18 @@ class Workers:
             for _ in range(count)
         ]
 
+    def kill(self) -> None:
+        """SIGKILL every worker and its work horse, as the OOM killer would."""
+        for process in self.processes:
+            for child in psutil.Process(process.pid).children(recursive=True):
+                child.kill()
+            process.kill()
+            process.wait()
+        self.log.close()
+
     def stop(self) -> None:
+        if self.log.closed:
+            return
         for process in self.processes:
             process.terminate()
         for process in self.processes:
@@ -273,6 +288,44 @@ class TestAccountsByBenchWorkers(ImportCase):
                 self.assertEqual(method, "frappe.core.doctype.user.user.create_contact")
         self.assertEqual(set(per_user.values()), {1}, per_user)  # one each: no gravatar lookup
 
+    def test_a_bulk_operation_waits_for_the_sites_limit_on_new_users_and_loses_nothing(self):
+        """Frappe refuses more than throttle_user_limit new users an hour: the members beyond it wait
+        (retries untouched, the tracker saying how long), and go once the limit lets them."""
+        since = now_datetime() - timedelta(hours=1)
+        limit = frappe.db.count("User", {"creation": [">=", since]}) + 2  # 3 more users this hour
+        update_site_config("throttle_user_limit", limit)
+        self.addCleanup(update_site_config, "throttle_user_limit", 10_000)
+        frappe.local.conf.throttle_user_limit = limit
+        self.addCleanup(setattr, frappe.local.conf, "throttle_user_limit", 10_000)
+        report = import_mijnrood(str(self.export(6)), create_accounts=True)
+        self.assertIn("throttle_limit", [check["code"] for check in report["checks"]], report["checks"])
+        tracker = report["tracker"]["name"]
+        deadline = time.monotonic() + WAIT_SECONDS
+        while (status := bulk_status(tracker))["retry_queue"] < 3 or status["successful_records"] < 3:
+            self.assertLess(time.monotonic(), deadline, status)
+            time.sleep(0.5)
+            frappe.db.rollback()
+        self.assertEqual(_outcome(status), ("Processing", 3, 0))
+        self.assertEqual(status["pace"]["new_users_an_hour"], limit)
+        self.assertGreater(status["pace"]["hours_left"], 0)
+        requests = frappe.get_all("Account Creation Request", {"bulk_operation_tracker": tracker}, ["*"])
+        self.assertEqual({r.retry_count for r in requests}, {0})
+        waiting = [r for r in requests if r.status == "Queued"]
+        self.assertEqual(len(waiting), 3)
+        self.assertTrue(all(r.next_retry_at > datetime.now(timezone.utc).replace(tzinfo=None) for r in waiting))
+        # An hour later (the wait moved to now, the limit raised): the sweeper sends them, and they all go.
+        update_site_config("throttle_user_limit", 10_000)
+        frappe.local.conf.throttle_user_limit = 10_000
+        for request in waiting:
+            frappe.db.set_value("Account Creation Request", request.name, "next_retry_at", None, update_modified=False)
+        frappe.db.commit()
+        sweep()
+        frappe.db.commit()
+        status = self.wait_for(tracker)
+        self.assertEqual(_outcome(status), ("Completed", 6, 0))
+        retries = frappe.get_all("Account Creation Request", {"bulk_operation_tracker": tracker}, pluck="retry_count")
+        self.assertEqual(set(retries), {0})
+
     def test_1_member(self):
         self.accounts_for(1)
 
@@ -284,6 +337,10 @@ class TestAccountsByBenchWorkers(ImportCase):
 
     def test_51_members(self):
         self.accounts_for(51)
+
+
+def _outcome(status: dict) -> tuple:
+    return status["status"], status["successful_records"], status["failed_records"]
 
 
 def _default_queue_jobs():
@@ -300,6 +357,93 @@ def _default_queue_jobs():
         arguments = job.kwargs.get("kwargs") or {}
         user = arguments.get("user") or arguments.get("name")
         yield job.kwargs.get("method"), getattr(user, "name", user)
+
+
+class TestAWorkerKilledMidBatch(ImportCase):
+    def test_the_sweeper_recovers_the_batch_of_a_worker_killed_mid_batch(self):
+        """SIGKILL (the OOM killer) in the middle of a batch: no member lost, none with two users; the
+        scheduler's sweeper gives the member back and sends the rest of the batch to another worker."""
+        members = 40
+        killed = Workers(1, queues="bulk")
+        report = import_mijnrood(str(self.export(members)), create_accounts=True)
+        tracker = report["tracker"]["name"]
+        deadline = time.monotonic() + WAIT_SECONDS
+        while bulk_status(tracker)["successful_records"] < 3:
+            self.assertLess(time.monotonic(), deadline, "the worker started on the batch")
+            time.sleep(0.2)
+            frappe.db.rollback()
+        killed.kill()
+        frappe.db.rollback()
+        status = bulk_status(tracker)
+        self.assertLess(status["successful_records"], members, "killed before the batch was done")
+        # The leases (120 s) run out: moved to the past here, as the clock would.
+        past = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=1)
+        frappe.db.sql(
+            "UPDATE `tabAccount Creation Request` SET lease_expires_at = %s WHERE bulk_operation_tracker = %s "
+            "AND status = 'Processing'",
+            (past, tracker),
+        )
+        frappe.db.sql(
+            "UPDATE `tabVerenigingen Batch Slot` SET lease_expires_at = %s WHERE holder LIKE %s", (past, f"{tracker}:%")
+        )
+        frappe.db.commit()
+        swept = sweep()  # what the scheduler runs every minute
+        frappe.db.commit()
+        self.assertLessEqual(swept["recovered"], 1)  # the member it was working on, if it was in one
+        recovered = frappe.get_all(
+            "Account Creation Request",
+            {"bulk_operation_tracker": tracker, "retry_count": 1},
+            ["name", "failure_reason"],
+        )
+        self.assertEqual(len(recovered), swept["recovered"])
+        self.assertTrue(all(r.failure_reason == "the worker processing it stopped" for r in recovered))
+        for request in recovered:  # its retry is due in 300 s: moved to now, as the clock would
+            frappe.db.set_value("Account Creation Request", request.name, "next_retry_at", past, update_modified=False)
+        frappe.db.commit()
+        sweep()
+        frappe.db.commit()
+        workers = Workers(1, queues="bulk")
+        self.addCleanup(workers.stop)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while (status := bulk_status(tracker))["status"] not in ("Completed", "Completed with errors", "Failed"):
+            self.assertLess(time.monotonic(), deadline, status)
+            time.sleep(0.5)
+            frappe.db.rollback()
+            sweep()  # a batch whose job died with its worker is sent again by the sweeper
+            frappe.db.commit()
+        self.assertEqual(_outcome(status), ("Completed", members, 0))
+        imported = frappe.get_value("Mijnrood CSV Import", {"bulk_operation_tracker": tracker}, "name")
+        emails = frappe.get_all("Member", {"source_import": imported}, pluck="email")
+        self.assertEqual(frappe.db.count("User", {"name": ["in", emails]}), members)  # one user each
+
+
+class TestStartupChecks(ImportCase):
+    def use_bulk_queue(self, queue: str) -> None:
+        frappe.db.set_single_value("Verenigingen Settings", "bulk_queue", queue)
+        frappe.clear_document_cache("Verenigingen Settings", "Verenigingen Settings")
+        self.addCleanup(frappe.clear_document_cache, "Verenigingen Settings", "Verenigingen Settings")
+        self.addCleanup(frappe.db.set_single_value, "Verenigingen Settings", "bulk_queue", None)
+
+    def test_accounts_on_an_undeclared_queue_are_refused_before_anything_is_written(self):
+        self.use_bulk_queue(f"vg-undeclared-{RUN}")
+        with self.assertRaises(frappe.ValidationError) as caught:
+            import_mijnrood(str(self.export(3)), create_accounts=True)
+        message = str(caught.exception)
+        self.assertIn(f'"workers": {{"vg-undeclared-{RUN}": {{"timeout": 1800, "background_workers": 5}}}}', message)
+        imported = frappe.get_last_doc("Mijnrood CSV Import", filters={"owner": self.admin})
+        self.assertEqual((imported.status, imported.error_message), ("Failed", message))
+        self.assertEqual(frappe.db.count("Member", {"source_import": imported.name}), 0)
+
+    def test_the_import_says_when_no_worker_serves_the_bulk_queue(self):
+        queue = f"vg-unserved-{RUN}"
+        self.use_bulk_queue(queue)
+        workers = frappe.local.conf.get("workers") or {}
+        frappe.local.conf.workers = {**workers, queue: {"timeout": 1800}}
+        self.addCleanup(setattr, frappe.local.conf, "workers", workers)
+        report = import_mijnrood(str(self.export(2)), create_accounts=True)
+        checks = {check["code"]: check["message"] for check in report["checks"]}
+        self.assertIn(f"bench worker --queue {queue}", checks["no_bulk_worker"])
+        self.assertNotIn("throttle_limit", checks)  # the limit is raised for these tests
 
 
 class TestImportFile(ImportCase):
