@@ -13,13 +13,13 @@ from datetime import datetime
 from pathlib import Path
 
 import frappe
-from frappe.database import get_db
 
 from tests.contract.conftest import START, Backend, Clock
 from verenigingen.accounts.config import AccountSettings
 from verenigingen.accounts.ports import AuditEntry, JobQueue, Store
 from verenigingen.accounts.states import Roles
 from verenigingen.frappe_host.store import FROM_NOTHING, FrappeStore
+from verenigingen.tests.connections import site_connection
 
 SITE = os.environ.get("VERENIGINGEN_FRAPPE_SITE", "")
 SITES_PATH = os.environ.get("VERENIGINGEN_FRAPPE_SITES_PATH", ".")
@@ -48,15 +48,7 @@ class FrappeBackend(Backend):
         self._others: list = []
 
     def second_store(self) -> Store:
-        conf = frappe.local.conf
-        db = get_db(
-            host=conf.db_host,
-            port=conf.db_port,
-            user=conf.db_user or conf.db_name,
-            password=conf.db_password,
-            cur_db_name=conf.db_name,
-        )
-        db.connect()
+        db = site_connection()
         self._others.append(db)
         return FrappeStore(db)
 
