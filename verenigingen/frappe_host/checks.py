@@ -6,6 +6,7 @@ other two are warnings: the requests wait safely until a worker runs, or until t
 """
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
@@ -61,8 +62,8 @@ def pace(remaining: int) -> dict | None:
     limit, allowed = throttle_limit(), users_allowed_now()
     if remaining <= allowed:
         return None
-    hours = (remaining - allowed) / max(limit, 1)
-    return {"new_users_an_hour": limit, "accounts_left": remaining, "hours_left": round(hours, 1)}
+    hours = math.ceil((remaining - allowed) / max(limit, 1) * 10) / 10  # up to the next tenth: never "0.0"
+    return {"new_users_an_hour": limit, "accounts_left": remaining, "hours_left": hours}
 
 
 def account_checks(settings: AccountSettings, accounts: int) -> list[Check]:

@@ -182,10 +182,12 @@ class TestImportMijnrood(ImportCase):
 class Workers:
     """Real `bench worker` processes of this bench, as production runs them."""
 
-    def __init__(self, count: int = 2, queues: str = "bulk,short,default"):
+    def __init__(self, count: int = 2, queues: str | None = "bulk,short,default"):
+        """``queues`` None: a plain worker, on every queue (short, default, long and the declared ones)."""
         sites = Path(frappe.local.sites_path).resolve()
         python = sites.parent / "env" / "bin" / "python"
-        command = [str(python), "-m", "frappe.utils.bench_helper", "frappe", "worker", "--queue", queues]
+        command = [str(python), "-m", "frappe.utils.bench_helper", "frappe", "worker"]
+        command += ["--queue", queues] if queues else []
         self.log = (Path(tempfile.gettempdir()) / f"vg-workers-{RUN}.log").open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.processes = [
@@ -216,11 +218,13 @@ class Workers:
         self.log.close()
 
 
-class TestAccountsByBenchWorkers(ImportCase):
+class WorkersCase(ImportCase):
+    worker_count, worker_queues = 2, "bulk,short,default"
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.workers = Workers()
+        cls.workers = Workers(cls.worker_count, cls.worker_queues)
 
     @classmethod
     def tearDownClass(cls):
@@ -256,9 +260,14 @@ class TestAccountsByBenchWorkers(ImportCase):
             status = bulk_status(tracker)
             if status["status"] in ("Completed", "Completed with errors", "Failed", "Cancelled"):
                 return status
+            self.batches_at_once = max(self.batches_at_once, _held_slots())
             time.sleep(0.5)
         self.fail(f"bulk operation {tracker} did not finish in {seconds} s: {bulk_status(tracker)}")
 
+    batches_at_once = 0  # the most batch slots seen held at one moment
+
+
+class TestAccountsByBenchWorkers(WorkersCase):
     def test_an_account_has_the_members_names_and_contact_and_one_default_job(self):
         imported = self.accounts_for(12)
         members = frappe.get_all("Member", {"source_import": imported}, ["*"])
@@ -341,8 +350,21 @@ class TestAccountsByBenchWorkers(ImportCase):
     def test_101_members(self):
         self.accounts_for(101)
 
-    def test_500_members(self):
+
+class TestPlainWorkers(WorkersCase):
+    """Seven plain `bench worker` processes (every queue, bulk included): still 5 batches at most at once."""
+
+    worker_count, worker_queues = 7, None
+
+    def test_500_members_never_more_than_five_batches_at_once(self):
         self.accounts_for(500)
+        self.assertLessEqual(self.batches_at_once, 5)
+        self.assertGreaterEqual(self.batches_at_once, 2, "batches ran side by side")
+
+
+def _held_slots() -> int:
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    return frappe.db.count("Verenigingen Batch Slot", {"holder": ["is", "set"], "lease_expires_at": [">=", now]})
 
 
 def _outcome(status: dict) -> tuple:
