@@ -19,7 +19,7 @@ from verenigingen.accounts.config import AccountSettings
 from verenigingen.accounts.ports import AuditEntry, JobQueue, Store
 from verenigingen.accounts.states import Roles
 from verenigingen.frappe_host.store import FROM_NOTHING, FrappeStore
-from verenigingen.tests.connections import site_connection
+from verenigingen.tests.site import raise_user_limit, site_connection
 
 SITE = os.environ.get("VERENIGINGEN_FRAPPE_SITE", "")
 SITES_PATH = os.environ.get("VERENIGINGEN_FRAPPE_SITES_PATH", ".")
@@ -166,6 +166,7 @@ def ensure_profiles() -> None:
 @contextmanager
 def frappe_backend(_tmp_path: Path, jobs: JobQueue, clock: Clock, settings: AccountSettings) -> Iterator[Backend]:
     _connect()
+    put_back = raise_user_limit()
     clean_up([])
     ensure_profiles()
     assert clock.now == START  # the contract's times, far from the site's own clock
@@ -174,3 +175,4 @@ def frappe_backend(_tmp_path: Path, jobs: JobQueue, clock: Clock, settings: Acco
         yield backend
     finally:
         backend.close()
+        put_back()

@@ -475,6 +475,23 @@ def test_defer_batch_makes_its_queued_requests_due_later_and_never_earlier(backe
     assert claim(backend, ready, "w2", at(60)).status == RS.PROCESSING
 
 
+def test_individual_requests_running_are_processing_ones_outside_trackers_with_a_live_lease(backend):
+    members = backend.add_members(5)
+    running, expired, queued = insert(backend, members[:3])
+    (in_batch,) = insert(backend, members[3:4], tracker=new_tracker(backend), batch=1)
+    (finished,) = insert(backend, members[4:5])
+    claim(backend, running, "w1", at(100))
+    claim(backend, expired, "w1", at(0))
+    claim(backend, in_batch, "w1", at(100))
+    claim(backend, finished, "w1", at(100))
+    finish(backend, finished, now=at(100))
+    with backend.store.transaction(readonly=True):
+        assert backend.store.individual_requests_running(at(100)) == 2  # running, and expired's lease runs yet
+        assert backend.store.individual_requests_running(at(0) + LEASE + TICK) == 1  # expired's ran out
+        assert backend.store.individual_requests_running(at(100) + LEASE + TICK) == 0
+    assert backend.request(queued).status == RS.QUEUED
+
+
 def test_due_individual_requests_oldest_first_and_only_outside_trackers(backend):
     members = backend.add_members(5)
     (second,) = insert(backend, members[0:1], now=at(2))

@@ -241,6 +241,7 @@ def _run(host: Host, slot: BatchSlot, names: list[str], outcome: BatchOutcome, b
         if time.monotonic() >= next_check:
             outcome.individual += _serve_individual_requests(host, manager)
             next_check = time.monotonic() + interval
+        _yield_to_approvals(host)
         try:
             result = manager.process(name, slot)
         except SlotLost:
@@ -251,6 +252,17 @@ def _run(host: Host, slot: BatchSlot, names: list[str], outcome: BatchOutcome, b
             until = manager.throttled_until
             with_conflict_retries(host, lambda u=until: _defer(host, *batch, u))
             return
+
+
+def _yield_to_approvals(host: Host) -> None:
+    """Hold back the next member while an approval's account is being made (at most a couple of seconds):
+    the approval then waits for the members already under way, not for every batch's next one as well."""
+    deadline = time.monotonic() + host.settings.approval_yield_seconds
+    while time.monotonic() < deadline:
+        with host.store.transaction(readonly=True):
+            if not host.store.individual_requests_running(host.clock()):
+                return
+        time.sleep(0.05)
 
 
 def _defer(host: Host, tracker: str, batch_number: int, until: datetime) -> None:

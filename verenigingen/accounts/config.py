@@ -29,6 +29,10 @@ class AccountSettings:
     conflict_attempts: int = 5  # tries of a member's transaction on deadlocks and lock waits, before a retry
     conflict_pause: tuple[float, float] = (0.02, 0.25)  # jittered pause between those tries, in seconds
     individual_check_seconds: float = 0.5  # how often a running batch looks for individual requests to serve
+    # How long a batch holds back its next member while an approval's account is being made: on Frappe every
+    # new user takes one site-wide lock (its defaults row) until it commits, and five batches queueing for it
+    # would starve the approval.
+    approval_yield_seconds: float = 2.0
     stall_seconds: int = 300  # nothing moved for this long (and no retry due later): a tracker is stuck
     default_role: str = "Verenigingen Member"
     eligible_statuses: frozenset[str] = frozenset({"Active"})

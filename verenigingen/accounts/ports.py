@@ -256,6 +256,10 @@ class Store(Protocol):
         """(request, job generation) of due Queued requests outside any tracker, oldest first."""
         ...
 
+    def individual_requests_running(self, now: datetime) -> int:
+        """Requests outside any tracker being processed now (Processing, lease not run out at ``now``)."""
+        ...
+
     def defer_batch(self, tracker: str, batch_number: int, until: datetime) -> int:
         """Make the batch's Queued requests due no earlier than ``until`` (retries untouched); how many."""
         ...

@@ -562,6 +562,14 @@ class FrappeStore:
         )
         return [(name, int(generation or 0)) for name, generation in rows]
 
+    def individual_requests_running(self, now: datetime) -> int:
+        rows = self._rows(
+            f"SELECT COUNT(*) FROM {_REQUESTS} WHERE status = 'Processing' AND bulk_operation_tracker IS NULL "
+            "AND lease_expires_at >= %(now)s",
+            {"now": now},
+        )
+        return int(rows[0][0] or 0)
+
     def defer_batch(self, tracker: str, batch_number: int, until: datetime) -> int:
         return self._execute(
             f"UPDATE {_REQUESTS} SET next_retry_at = %(until)s, pipeline_stage = 'Waiting to retry' "

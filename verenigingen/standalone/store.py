@@ -495,6 +495,13 @@ class SqlStore:
             requests_t.c.status == RequestStatus.PROCESSING, requests_t.c.lease_expires_at < now
         )
 
+    def individual_requests_running(self, now: datetime) -> int:
+        r = requests_t.c
+        statement = select(func.count()).where(
+            r.status == RequestStatus.PROCESSING, r.bulk_operation_tracker.is_(None), r.lease_expires_at >= now
+        )
+        return int(self.db.scalar(statement) or 0)
+
     def defer_batch(self, tracker: str, batch_number: int, until: datetime) -> int:
         c = requests_t.c
         statement = (

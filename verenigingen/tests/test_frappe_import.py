@@ -17,7 +17,6 @@ from pathlib import Path
 
 import frappe
 import psutil
-from frappe.installer import update_site_config
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import now_datetime
 
@@ -26,6 +25,7 @@ from verenigingen.api import bulk_status, import_mijnrood
 from verenigingen.frappe_host.contacts import MEMBER_PICTURE
 from verenigingen.frappe_host.jobs import sweep
 from verenigingen.mijnrood.generator import generate_export
+from verenigingen.tests.site import TEST_USER_LIMIT, raise_user_limit, set_user_limit
 
 RUN = uuid.uuid4().hex[:8]
 DOMAIN = f"vg-{RUN}.importtest.nl"
@@ -62,11 +62,11 @@ class ImportCase(FrappeTestCase):
         cls.runner = frappe.session.user  # the test runner's user: it sets up and cleans up, nothing else
         cls.folder = Path(tempfile.mkdtemp(prefix="vg-import-test-"))
         cls.admin = f"admin@{DOMAIN}"
+        cls.put_back_user_limit = raise_user_limit()  # the throttle is not what most of these tests are about
         user = frappe.get_doc({"doctype": "User", "email": cls.admin, "first_name": "Import", "send_welcome_email": 0})
         user.append_roles(Roles.ADMINISTRATOR)
         user.insert()
         cls.next_id = FIRST_ID
-        update_site_config("throttle_user_limit", 10_000)  # the throttle is not what these tests are about
         frappe.db.commit()
 
     @classmethod
@@ -74,7 +74,7 @@ class ImportCase(FrappeTestCase):
         frappe.set_user(cls.runner)
         frappe.db.rollback()
         _clean_up()
-        update_site_config("throttle_user_limit", "None")
+        cls.put_back_user_limit()
         frappe.db.commit()
         super().tearDownClass()
 
@@ -302,10 +302,8 @@ class TestAccountsByBenchWorkers(WorkersCase):
         (retries untouched, the tracker saying how long), and go once the limit lets them."""
         since = now_datetime() - timedelta(hours=1)
         limit = frappe.db.count("User", {"creation": [">=", since]}) + 2  # 3 more users this hour
-        update_site_config("throttle_user_limit", limit)
-        self.addCleanup(update_site_config, "throttle_user_limit", 10_000)
-        frappe.local.conf.throttle_user_limit = limit
-        self.addCleanup(setattr, frappe.local.conf, "throttle_user_limit", 10_000)
+        set_user_limit(limit)
+        self.addCleanup(set_user_limit, TEST_USER_LIMIT)
         report = import_mijnrood(str(self.export(6)), create_accounts=True)
         self.assertIn("throttle_limit", [check["code"] for check in report["checks"]], report["checks"])
         tracker = report["tracker"]["name"]
@@ -323,8 +321,7 @@ class TestAccountsByBenchWorkers(WorkersCase):
         self.assertEqual(len(waiting), 3)
         self.assertTrue(all(r.next_retry_at > datetime.now(timezone.utc).replace(tzinfo=None) for r in waiting))
         # An hour later (the wait moved to now, the limit raised): the sweeper sends them, and they all go.
-        update_site_config("throttle_user_limit", 10_000)
-        frappe.local.conf.throttle_user_limit = 10_000
+        set_user_limit(TEST_USER_LIMIT)
         for request in waiting:
             frappe.db.set_value("Account Creation Request", request.name, "next_retry_at", None, update_modified=False)
         frappe.db.commit()

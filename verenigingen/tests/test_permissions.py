@@ -5,6 +5,7 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 
 from verenigingen.accounts.states import Roles
+from verenigingen.tests.site import raise_user_limit
 
 PREFIX = "perm-test-"
 
@@ -21,6 +22,7 @@ class TestPermissionMatrix(FrappeTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls.addClassCleanup(raise_user_limit())
         cls.admin = make_user(f"{PREFIX}admin@vereniging.test", Roles.ADMINISTRATOR)
         cls.manager = make_user(f"{PREFIX}manager@vereniging.test", Roles.MANAGER)
         cls.volunteer = make_user(f"{PREFIX}volunteer@vereniging.test", Roles.VOLUNTEER)

@@ -9,10 +9,15 @@ from frappe.tests.utils import FrappeTestCase
 from verenigingen.accounts.errors import ConflictError, is_conflict
 from verenigingen.accounts.states import Roles
 from verenigingen.frappe_host.store import FrappeStore
-from verenigingen.tests.connections import site_connection
+from verenigingen.tests.site import raise_user_limit, site_connection
 
 
 class TestUserNameRace(FrappeTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.addClassCleanup(raise_user_limit())
+
     def test_two_workers_creating_the_same_first_name_at_once_is_a_conflict_tried_again(self):
         """Frappe gives a new user the user name of its first name after checking that it is free; a second
         worker's user of the same first name, not yet committed, takes it first. That is a passing conflict
