@@ -18,6 +18,7 @@ from rq import Queue, Worker
 from verenigingen.accounts.config import AccountSettings
 from verenigingen.accounts.errors import ValidationFailed
 from verenigingen.frappe_host.store import throttle_limit
+from verenigingen.standalone.queue import worker_alive
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,15 @@ def require_bulk_queue(settings: AccountSettings) -> None:
         )
 
 
+# An idle RQ worker renews its registration every worker_ttl (420 s by default) less a minute.
+WORKER_PATIENCE = 480
+
+
 def bulk_workers(settings: AccountSettings) -> int:
-    """Live workers that listen on the bulk queue (a plain `bench worker` does, too)."""
+    """Live workers that listen on the bulk queue (a plain `bench worker` does, too); one killed outright
+    stays listed by RQ for minutes, and does not count."""
     queue = Queue(generate_qname(settings.bulk_queue), connection=get_redis_conn())
-    return len(Worker.all(queue=queue))
+    return sum(worker_alive(worker, WORKER_PATIENCE) for worker in Worker.all(queue=queue))
 
 
 def users_allowed_now() -> int:

@@ -25,10 +25,15 @@ def member_names(member: str) -> dict:
 
 
 def _member_of(user: str | None) -> dict | None:
+    """The member whose user this is: linked from the member, or (while the account is being made, before
+    the member is linked to it) named by the user."""
     if not user:
         return None
+    name = frappe.db.get_value("Member", {"user": user}) or frappe.db.get_value("User", user, "member")
+    if not name:
+        return None
     fields = ["name", "first_name", "tussenvoegsel", "last_name", "phone", "contact"]
-    return frappe.db.get_value("Member", {"user": user}, fields, as_dict=True)
+    return frappe.db.get_value("Member", name, fields, as_dict=True)
 
 
 def complete_member_contact(doc, method=None) -> None:

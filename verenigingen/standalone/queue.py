@@ -4,6 +4,7 @@ Transport only: the cap on concurrent bulk batches is the engine's (batch slots 
 holds on every RQ version, with any number of workers.
 """
 
+import socket
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -15,12 +16,24 @@ from rq.registry import clean_registries
 
 from verenigingen.accounts.config import AccountSettings
 from verenigingen.accounts.ports import DEAD, ENQUEUED, LIVE, JobQueue, batch_job_id, individual_job_id
+from verenigingen.standalone.processes import pid_alive
+
+if TYPE_CHECKING:
+    from rq.worker import BaseWorker
 
 _LIVE = {"queued", "started", "deferred", "scheduled", "rate_limited", "created", "ready_to_enqueue"}
 
 
 def seconds_since(moment: datetime) -> float:
     return (datetime.now(timezone.utc).replace(tzinfo=None) - moment.replace(tzinfo=None)).total_seconds()
+
+
+def worker_alive(worker: "BaseWorker", patience: float) -> bool:
+    """RQ lists a worker killed outright for minutes after its death (until its key expires)."""
+    if worker.hostname == socket.gethostname() and worker.pid and not pid_alive(worker.pid):
+        return False  # on this host (or a container sharing its name: then we only start workers too many)
+    beat = worker.last_heartbeat
+    return beat is not None and seconds_since(beat) <= patience
 
 
 class RqJobQueue:

@@ -2,7 +2,6 @@
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,8 +13,8 @@ from verenigingen.accounts.sweeper import sweep
 from verenigingen.standalone import jobs, resilient
 from verenigingen.standalone.host import StandaloneHost
 from verenigingen.standalone.problems import redis_named, safe_db_url
-from verenigingen.standalone.processes import child_of_ours, end_children, pid_alive, registered_worker, signals_held
-from verenigingen.standalone.queue import seconds_since
+from verenigingen.standalone.processes import child_of_ours, end_children, registered_worker, signals_held
+from verenigingen.standalone.queue import worker_alive
 
 log = logging.getLogger(__name__)
 RESTART_PAUSE = 10  # seconds before a command starts workers again when the ones it started stopped
@@ -88,19 +87,11 @@ def run_worker(shost: StandaloneHost, queues: list[str], burst: bool = False) ->
             end_children([sweeper], patience=5)
 
 
-def _alive(worker, patience: float) -> bool:
-    """RQ lists a worker killed outright for minutes after its death (until its key expires)."""
-    if worker.hostname == socket.gethostname() and worker.pid and not pid_alive(worker.pid):
-        return False  # on this host (or a container sharing its name: then we only start workers too many)
-    beat = worker.last_heartbeat
-    return beat is not None and seconds_since(beat) <= patience
-
-
 def bulk_workers_listening(shost: StandaloneHost) -> int:
     """Live workers on the bulk queue."""
     patience = listening_patience(shost.settings)
     workers = Worker.all(connection=shost.redis)
-    return sum(shost.settings.bulk_queue in w.queue_names() and _alive(w, patience) for w in workers)
+    return sum(shost.settings.bulk_queue in w.queue_names() and worker_alive(w, patience) for w in workers)
 
 
 def start_worker_processes(shost: StandaloneHost, count: int) -> list[subprocess.Popen]:
