@@ -642,7 +642,9 @@ def test_linked_users_get_what_a_new_account_gets_and_keep_their_roles(world):
     existing_user(bulk_later)
     existing_user(single_later)
     assert process_bulk_account_creation_batch(world.host, queued.tracker, 1).completed == 2
-    assert process_individual_request(world.host, later) == "completed"
+    # Its own job, or the batch that served it between two members (when the batch took over 0.5 s).
+    assert process_individual_request(world.host, later) in ("completed", "skipped")
+    assert request_row(world, later).status == RequestStatus.COMPLETED
 
     user, roles, profile, owner = user_of(world, new)
     assert (user, roles, profile, owner) == ("m0@vereniging.test", {Roles.MEMBER, Roles.MANAGER}, "Bestuur", new)

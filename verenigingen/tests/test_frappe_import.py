@@ -453,8 +453,9 @@ class TestStartupChecks(ImportCase):
         frappe.clear_document_cache("Verenigingen Settings", "Verenigingen Settings")
 
     def test_accounts_on_an_undeclared_queue_are_refused_before_anything_is_written(self):
+        previous = frappe.db.get_single_value("Verenigingen Settings", "bulk_queue")
         self.use_bulk_queue(f"vg-undeclared-{RUN}")
-        self.addCleanup(self.use_bulk_queue, None)
+        self.addCleanup(self.use_bulk_queue, previous)
         with self.assertRaises(frappe.ValidationError) as caught:
             import_mijnrood(str(self.export(3)), create_accounts=True)
         message = str(caught.exception)
