@@ -184,8 +184,8 @@ def _print(options, status, elapsed, imported, bare, latencies, default_jobs: Co
     print(f"created {created}, failed {status['failed_records']}", dict(reasons) or "")
     print(f"end to end {elapsed / 60:.1f} min ({created / elapsed:.1f} members/s; import {imported:.0f} s)")
     print(f"seconds per created user {per_user:.3f} vs bare User insert {bare:.3f}: {overhead:+.0%}")
-    jobs = sum(default_jobs.values())
-    print(f"default-queue jobs per created user {jobs / max(created, 1):.2f}: {dict(default_jobs)}")
+    jobs, users = sum(default_jobs.values()), created + len(latencies)  # the approvals' users too
+    print(f"default-queue jobs per created user {jobs / max(users, 1):.2f}: {dict(default_jobs)}")
     print(f"individual approvals {len(latencies)}: p50 {p50:.2f} s, p95 {p95:.2f} s")
     print("targets:", ", ".join(f"{key} {value}" for key, value in TARGETS.items()))
 
