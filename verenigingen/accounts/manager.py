@@ -63,8 +63,8 @@ class AccountCreationManager:
 
     def process(self, name: str, slot: BatchSlot | None = None) -> str:
         """'completed', 'retry', 'failed', 'skipped' when the request is not ours to run now, or 'throttled'
-        when the host allows no new user yet (the member is back in the queue, due at once, its retries
-        untouched, due again at :attr:`throttled_until`).
+        when the host allows no new user yet (the member is back in the queue with its retries untouched,
+        due again at :attr:`throttled_until`).
 
         A batch passes its ``slot``: renewed in the claim's transaction, with the same lease, so that a
         claim never outlives the slot it runs under (``SlotLost`` when it is gone). A job whose time is
