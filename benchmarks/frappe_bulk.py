@@ -52,6 +52,7 @@ def main() -> None:
     limit = frappe.conf.get("throttle_user_limit")
     update_site_config("throttle_user_limit", 1_000_000)  # the throttle is not what this measures
     workers: list[subprocess.Popen] = []
+    runner = frappe.session.user  # the user this script connected as: it sets up and cleans up
     try:
         admin = _administrator(domain)
         frappe.set_user(admin)
@@ -79,7 +80,7 @@ def main() -> None:
             worker.terminate()
         for worker in workers:
             worker.wait(timeout=60)
-        frappe.set_user("Administrator")
+        frappe.set_user(runner)
         _default_jobs(domain, remove=True)
         _clean_up(domain)
         update_site_config("throttle_user_limit", limit if limit is not None else "None")

@@ -36,9 +36,13 @@ def queue_declaration(settings: AccountSettings) -> str:
     return f'"workers": {json.dumps(entry)}'
 
 
+def bulk_queue_declared(settings: AccountSettings) -> bool:
+    return settings.bulk_queue in (frappe.conf.get("workers") or {})
+
+
 def require_bulk_queue(settings: AccountSettings) -> None:
     """Before anything is written: Frappe refuses to enqueue on a queue its bench does not declare."""
-    if settings.bulk_queue not in (frappe.conf.get("workers") or {}):
+    if not bulk_queue_declared(settings):
         raise ValidationFailed(
             f'the queue "{settings.bulk_queue}" is not declared on this bench: add {queue_declaration(settings)} '
             "to sites/common_site_config.json and restart the workers (bench restart), then try again"
@@ -75,7 +79,7 @@ def pace(remaining: int) -> dict | None:
 def account_checks(settings: AccountSettings, accounts: int) -> list[Check]:
     """Warnings for a bulk operation of ``accounts`` new users about to start (or running)."""
     checks = []
-    if settings.bulk_queue not in (frappe.conf.get("workers") or {}):
+    if not bulk_queue_declared(settings):
         checks.append(Check("queue_not_declared", f"add {queue_declaration(settings)} to common_site_config.json"))
     elif bulk_workers(settings) == 0:
         checks.append(

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import frappe
@@ -25,6 +25,7 @@ from rq import Queue
 from verenigingen.accounts.states import Roles
 from verenigingen.api import bulk_status, import_mijnrood
 from verenigingen.frappe_host.contacts import MEMBER_PICTURE
+from verenigingen.frappe_host.host import utc_now
 from verenigingen.frappe_host.jobs import sweep
 from verenigingen.mijnrood.generator import generate_export
 from verenigingen.tests.site import TEST_USER_LIMIT, raise_user_limit, set_user_limit
@@ -323,7 +324,7 @@ class TestAccountsByBenchWorkers(WorkersCase):
         self.assertEqual({r.retry_count for r in requests}, {0})
         waiting = [r for r in requests if r.status == "Queued"]
         self.assertEqual(len(waiting), 3)
-        self.assertTrue(all(r.next_retry_at > datetime.now(timezone.utc).replace(tzinfo=None) for r in waiting))
+        self.assertTrue(all(r.next_retry_at > utc_now() for r in waiting))
         # An hour later (the wait moved to now, the limit raised): the sweeper sends them, and they all go.
         set_user_limit(TEST_USER_LIMIT)
         for request in waiting:
@@ -364,7 +365,7 @@ class TestPlainWorkers(WorkersCase):
 
 
 def _held_slots() -> int:
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = utc_now()
     return frappe.db.count("Verenigingen Batch Slot", {"holder": ["is", "set"], "lease_expires_at": [">=", now]})
 
 
@@ -406,7 +407,7 @@ class TestAWorkerKilledMidBatch(ImportCase):
         status = bulk_status(tracker)
         self.assertLess(status["successful_records"], members, "killed before the batch was done")
         # The leases (120 s) run out: moved to the past here, as the clock would.
-        past = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=1)
+        past = utc_now() - timedelta(seconds=1)
         frappe.db.sql(
             "UPDATE `tabAccount Creation Request` SET lease_expires_at = %s WHERE bulk_operation_tracker = %s "
             "AND status = 'Processing'",
