@@ -4,7 +4,7 @@ retry, and able to say whether it is moving, waiting for a retry, or stuck (and 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from verenigingen.accounts.ports import AuditEntry, Host
+from verenigingen.accounts.ports import AuditEntry, Host, TrackerView
 from verenigingen.accounts.states import RequestStatus, TrackerStatus, finished_status
 
 TRACKER = "Bulk Operation Tracker"
@@ -147,3 +147,19 @@ def progress(host: Host, tracker: str, last_moved: datetime) -> Progress:
     else:
         why = "every request is processed but the operation was not completed: run a sweep"
     return Progress(view.status, False, f"nothing moved for {seconds} s: {why}", None)
+
+
+@dataclass(frozen=True)
+class Speed:
+    per_minute: float  # members processed a minute since the operation started
+    eta_seconds: int | None  # at that rate, until every member is processed; None before there is a rate
+
+
+def speed(view: TrackerView, now: datetime) -> Speed:
+    """How fast an operation goes and when it ends at that pace, for a progress display."""
+    if view.started_at is None or view.processed_records <= 0:
+        return Speed(0.0, None)
+    elapsed = max((now - view.started_at).total_seconds(), 1.0)
+    per_second = view.processed_records / elapsed
+    remaining = max(view.total_records - view.processed_records, 0)
+    return Speed(round(per_second * 60, 1), round(remaining / per_second))

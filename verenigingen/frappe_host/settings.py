@@ -9,6 +9,9 @@ from verenigingen.dutch.membership import parse_extra_types
 
 # Frappe's workers run without RQ's scheduler and sweep from the scheduler once a minute.
 SWEEP_INTERVAL = 60
+# A member's account takes about half a second on Frappe: a batch looks for due approvals before every
+# member (one indexed query), so an approval is made by the next batch between two members at once.
+INDIVIDUAL_CHECK_SECONDS = 0.0
 
 
 def account_settings() -> AccountSettings:
@@ -27,4 +30,5 @@ def account_settings() -> AccountSettings:
         default_role=doc.default_role or DEFAULT_SETTINGS.default_role,
         membership_types=tuple(parse_extra_types(doc.membership_types or "").items()),
         sweep_interval=SWEEP_INTERVAL,
+        individual_check_seconds=INDIVIDUAL_CHECK_SECONDS,
     )

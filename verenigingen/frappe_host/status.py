@@ -4,7 +4,7 @@ import frappe
 
 from verenigingen.accounts.ports import Host, batch_job_id
 from verenigingen.accounts.states import TrackerStatus
-from verenigingen.accounts.trackers import TRACKER, TRACKER_FIELDS
+from verenigingen.accounts.trackers import TRACKER, TRACKER_FIELDS, speed
 from verenigingen.accounts.trackers import progress as tracker_progress
 from verenigingen.frappe_host.checks import pace
 
@@ -54,6 +54,7 @@ def bulk_status(host: Host, tracker: str) -> dict:
         ]
     state = tracker_progress(host, tracker, view.modified or host.clock())
     running = view.status not in TrackerStatus.FINISHED
+    pace_now = speed(view, view.completed_at if view.completed_at else host.clock())
     return {
         **{key: getattr(view, key) for key in TRACKER_FIELDS},
         "current_batch": view.current_batch,
@@ -61,6 +62,8 @@ def bulk_status(host: Host, tracker: str) -> dict:
         "next_retry_at": counts.next_retry_at.isoformat() if counts.next_retry_at else None,
         "error_summary": view.error_summary,
         "stuck": state.stuck,
+        "rate_per_minute": pace_now.per_minute,
+        "eta_seconds": pace_now.eta_seconds if running else None,
         "failed": failed,
         "unsent": unsent(host, tracker) if running else 0,
         # Frappe's hourly limit on new users, when it sets the pace: how many hours the rest takes.

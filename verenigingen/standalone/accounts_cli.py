@@ -17,7 +17,7 @@ from verenigingen.accounts.individual import queue_account_creation_for_member
 from verenigingen.accounts.retry import retry_failed_requests
 from verenigingen.accounts.states import TrackerStatus
 from verenigingen.accounts.sweeper import sweep
-from verenigingen.accounts.trackers import TRACKER_FIELDS
+from verenigingen.accounts.trackers import TRACKER_FIELDS, speed
 from verenigingen.accounts.trackers import progress as tracker_progress
 from verenigingen.mijnrood import ExportError
 from verenigingen.standalone import backlog
@@ -286,7 +286,9 @@ def register(main: click.Group) -> None:
                 for f in store.failed_requests(tracker)
             ]
         state = tracker_progress(shost.host, tracker, view.modified or shost.host.clock())
-        unsent = backlog.unsent(shost, tracker) if view.status not in FINISHED else backlog.Unsent()
+        running = view.status not in FINISHED
+        unsent = backlog.unsent(shost, tracker) if running else backlog.Unsent()
+        pace = speed(view, view.completed_at or shost.host.clock())
         report = {
             **tracker_dict(shost, tracker),
             "current_batch": view.current_batch,
@@ -294,6 +296,8 @@ def register(main: click.Group) -> None:
             "next_retry_at": counts.next_retry_at.isoformat() if counts.next_retry_at else None,
             "error_summary": view.error_summary,
             "stuck": state.stuck,
+            "rate_per_minute": pace.per_minute,
+            "eta_seconds": pace.eta_seconds if running else None,
             "failed": failed,
             "unsent": unsent.requests,
         }
@@ -305,6 +309,8 @@ def register(main: click.Group) -> None:
                 f"{view.successful_records} created, {view.failed_records} failed, {counts.waiting} waiting to "
                 f"retry; batch {view.current_batch}/{view.total_batches}"
             )
+            if running and pace.eta_seconds is not None:
+                click.echo(f"  {pace.per_minute:g} members a minute, about {pace.eta_seconds // 60} min to go")
             if counts.next_retry_at:
                 click.echo(f"  next retry due at {counts.next_retry_at:%Y-%m-%d %H:%M:%S} UTC")
             if view.error_summary:
