@@ -9,12 +9,22 @@ import os
 import frappe
 
 from verenigingen.accounts.errors import AccountCreationError, PermissionDenied
+from verenigingen.accounts.individual import queue_account_creation_for_member
 from verenigingen.accounts.retry import retry_failed_requests
 from verenigingen.accounts.states import Roles
-from verenigingen.frappe_host import status
+from verenigingen.frappe_host import preview, status
 from verenigingen.frappe_host.files import IMPORT, read_server_file
 from verenigingen.frappe_host.host import frappe_host
-from verenigingen.frappe_host.imports import new_import, run_import
+from verenigingen.frappe_host.imports import (
+    IMPORT_DONE,
+    accounts_for_import_checks,
+    export_path,
+    new_import,
+    progress_to_desk,
+    run_import,
+    start_accounts_for_import,
+)
+from verenigingen.frappe_host.members import account_of_member
 
 
 def import_mijnrood(path: str, create_accounts: bool = True) -> dict:
@@ -44,7 +54,36 @@ def start_import(import_name: str) -> str:
 
 def run_import_job(import_name: str) -> dict:
     """The background job start_import enqueues; it runs as the user who started it."""
-    return _engine(run_import, import_name)
+    try:
+        return _engine(run_import, import_name, None, progress_to_desk(import_name))
+    finally:
+        frappe.publish_realtime(IMPORT_DONE, {"import": import_name}, user=frappe.session.user, after_commit=False)
+
+
+@frappe.whitelist()
+def preview_import(import_name: str) -> dict:
+    """Validate: the first members as they will be stored, what happens to each, every row's problems.
+    Nothing is written."""
+    _require(Roles.ADMINISTRATOR)
+    frappe.get_doc(IMPORT, import_name).check_permission("write")
+    path, _ = export_path(import_name)
+    return _engine(preview.preview_import, import_name, path)
+
+
+@frappe.whitelist()
+def account_checks(import_name: str) -> list[dict]:
+    """What stands in the way of the accounts of an import, before they are started (Desk shows it)."""
+    _require(Roles.ADMINISTRATOR)
+    frappe.get_doc(IMPORT, import_name).check_permission("read")
+    return [check.as_dict() for check in _engine(accounts_for_import_checks, import_name)]
+
+
+@frappe.whitelist(methods=["POST"])
+def create_accounts(import_name: str) -> dict:
+    """Start bulk account creation for the members of an import made without it; the tracker."""
+    _require(Roles.ADMINISTRATOR)
+    frappe.get_doc(IMPORT, import_name).check_permission("write")
+    return _engine(start_accounts_for_import, import_name)
 
 
 @frappe.whitelist()
@@ -64,6 +103,33 @@ def retry_failed(tracker: str | None = None) -> dict:
     _require(Roles.ADMINISTRATOR)
     report = _engine(retry_failed_requests, frappe_host(), frappe.session.user, tracker or None)
     return {"retried": report.retried, "refused": [refusal.as_dict() for refusal in report.refused]}
+
+
+@frappe.whitelist(methods=["POST"])
+def retry_request(request: str) -> dict:
+    """Desk's Retry on one failed Account Creation Request, as the session user."""
+    _require(Roles.ADMINISTRATOR)
+    frappe.get_doc("Account Creation Request", request).check_permission("read")
+    report = _engine(retry_failed_requests, frappe_host(), frappe.session.user, None, request)
+    return {"retried": report.retried, "refused": [refusal.as_dict() for refusal in report.refused]}
+
+
+@frappe.whitelist()
+def member_account(member: str) -> dict:
+    """What the Member form shows: the member's user, its latest requests, and why no account can be
+    requested now (None when one can)."""
+    _require(Roles.ADMINISTRATOR, Roles.MANAGER)
+    frappe.get_doc("Member", member).check_permission("read")
+    return account_of_member(frappe_host(), member)
+
+
+@frappe.whitelist(methods=["POST"])
+def request_account(member: str) -> dict:
+    """Desk's Create Account on a Member: the individual path, as the session user."""
+    frappe.get_doc("Member", member).check_permission("read")
+    request = _engine(queue_account_creation_for_member, frappe_host(), frappe.session.user, member)
+    frappe.db.commit()  # the job is enqueued after commit
+    return {"request": request, "linked": request is None}
 
 
 def _require(*roles: str) -> None:

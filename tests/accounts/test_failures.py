@@ -602,6 +602,26 @@ def test_retry_takes_the_newest_failed_request_of_a_member_and_reports_the_rest(
     )
 
 
+def test_retry_of_one_named_request(world):
+    """Desk's Retry on one failed request: only that member; an older request of a member is refused
+    as in a retry of all, and a request that has not failed is refused by name."""
+    (oldest, _, newest), single = _failed_requests(world)
+    older_one = retry_failed_requests(world.host, ADMIN, request=oldest)
+    assert older_one.retried == 1  # the member's newest request is what gets retried
+    assert [(r.code, r.message) for r in older_one.refused if r.code == "older_request"][0] == (
+        "older_request",
+        f"request {oldest} not retried: a newer one of its member is retried",
+    )
+    assert request_row(world, newest).status == RequestStatus.QUEUED
+    assert request_row(world, single).status == RequestStatus.FAILED  # another member: untouched
+    again = retry_failed_requests(world.host, ADMIN, request=newest)
+    assert (again.retried, [(r.code, r.message) for r in again.refused]) == (
+        0,
+        [("not_failed", f"request {newest} has not failed")],
+    )
+    assert retry_failed_requests(world.host, ADMIN, request=single).retried == 1
+
+
 def test_the_retry_command_reports_refusals_and_exits_0(world):
     """Refusals are information for the administrator, not errors: printed, exit 0, no traceback."""
     (oldest, older, _), _ = _failed_requests(world)

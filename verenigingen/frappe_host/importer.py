@@ -6,6 +6,7 @@ Every member goes through its document as the session user, with that user's per
 document refuses to save is rolled back to its savepoint and becomes a rejected row, never a failed import.
 """
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -24,6 +25,7 @@ from verenigingen.mijnrood.updates import (
     CREATE,
     REFUSE,
     UPDATE,
+    Decision,
     StoredMember,
     column_label,
     decide,
@@ -88,13 +90,45 @@ class FrappeImporter:
         self.import_name = import_name
         self.user = frappe.session.user
 
-    def run(self, path: str | Path, encoding: str | None = None) -> tuple[ImportResult, MijnroodExport]:
+    def open(self, path: str | Path, encoding: str | None = None) -> MijnroodExport:
         require_any_role(self.user, set(frappe.get_roles(self.user)), BULK_ROLES, "import members")
         types = dict(account_settings().membership_types)
         export = MijnroodExport(path, encoding, membership_types=types)
-        for _ in export:  # the first pass: nothing is written unless the whole file reads
-            pass
         self.present = present_fields(frozenset(export.header.positions))
+        return export
+
+    def plan(self, export: MijnroodExport) -> Iterator[tuple[RowResult, Decision | None]]:
+        """What :meth:`run` would do with each row, without writing anything: the row and its decision
+        (None for a rejected or skipped row). Valid rows come a chunk at a time, after that chunk's others."""
+        chunk: list[RowResult] = []
+        for row in export:
+            if not row.valid:
+                yield row, None
+                continue
+            chunk.append(row)
+            if len(chunk) == CHUNK:
+                yield from self._plan_chunk(chunk)
+                chunk = []
+        yield from self._plan_chunk(chunk)
+
+    def _plan_chunk(self, rows: list[RowResult]) -> Iterator[tuple[RowResult, Decision]]:
+        if not rows:
+            return
+        by_id, by_email = self._stored(rows)
+        for row in rows:
+            if row.values.get("dues_amount") == 0:
+                row.values["dues_amount"] = None
+            decision = decide(row, self.present, by_id, by_email)
+            if decision.outcome != REFUSE:
+                remember(decision, decision.member or f"row {row.row}", by_id, by_email)
+            yield row, decision
+
+    def run(
+        self, path: str | Path, encoding: str | None = None, progress: Callable[[int, int], None] | None = None
+    ) -> tuple[ImportResult, MijnroodExport]:
+        """``progress(rows done, rows in the file)`` after every committed chunk."""
+        export = self.open(path, encoding)
+        total = sum(1 for _ in export)  # the first pass: nothing is written unless the whole file reads
         result = ImportResult(self.import_name, export.encoding)
         chunk: list[RowResult] = []
         for row in export:
@@ -108,7 +142,11 @@ class FrappeImporter:
                 if len(chunk) == CHUNK:
                     self._write_chunk(chunk, result)
                     chunk = []
+                    if progress:
+                        progress(result.rows, total)
         self._write_chunk(chunk, result)
+        if progress:
+            progress(result.rows, total)
         result.rejected.sort(key=lambda r: r.row)
         result.invalid_rows = len(result.rejected)
         return result, export

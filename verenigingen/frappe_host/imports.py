@@ -1,6 +1,7 @@
 """One Mijnrood CSV Import run end to end: members, reports, accounts, and the document's outcome, all as
 the session user. The report has the shape of the CLI's ``import --json``."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import frappe
@@ -15,6 +16,11 @@ from verenigingen.frappe_host.host import frappe_host
 from verenigingen.frappe_host.importer import FrappeImporter, ImportResult
 from verenigingen.frappe_host.status import tracker_dict, unsent
 from verenigingen.mijnrood import ExportError
+from verenigingen.mijnrood.updates import REFUSE
+
+# Realtime events to the user who runs an import (the form listens to them).
+IMPORT_PROGRESS = "verenigingen_import_progress"
+IMPORT_DONE = "verenigingen_import_done"
 
 
 def new_import(content: bytes, file_name: str, create_accounts: bool) -> str:
@@ -56,7 +62,20 @@ def _set(import_name: str, values: dict) -> None:
     frappe.db.commit()
 
 
-def run_import(import_name: str, create_accounts: bool | None = None) -> dict:
+def progress_to_desk(import_name: str) -> Callable[[int, int], None]:
+    """The import's progress to the user who started it, for the form's progress bar."""
+    user = frappe.session.user
+
+    def publish(done: int, total: int) -> None:
+        message = {"import": import_name, "done": done, "total": total}
+        frappe.publish_realtime(IMPORT_PROGRESS, message, user=user, after_commit=False)
+
+    return publish
+
+
+def run_import(
+    import_name: str, create_accounts: bool | None = None, progress: Callable[[int, int], None] | None = None
+) -> dict:
     """Import the attached export; ExportError (a file that cannot be read) fails the import with its
     one-line reason as a frappe.ValidationError, before any member is written."""
     doc = frappe.get_doc(IMPORT, import_name)
@@ -74,7 +93,7 @@ def run_import(import_name: str, create_accounts: bool | None = None) -> dict:
             raise frappe.ValidationError(str(exc)) from None
     _set(import_name, {"status": "Importing", "imported_by": user, "error_message": None})
     try:
-        result, export = FrappeImporter(import_name).run(path)
+        result, export = FrappeImporter(import_name).run(path, progress=progress)
     except (ExportError, PermissionDenied) as exc:
         frappe.db.rollback()
         _set(import_name, {"status": "Failed", "error_message": str(exc)})
@@ -132,4 +151,57 @@ def summary(host, result: ImportResult, tracker: dict | None, refusals: list, re
         "tracker": tracker,
         "rejected_rows_file": rejected_file,
         "checks": [check.as_dict() for check in account_checks(host.settings, accounts.requested)] if tracker else [],
+    }
+
+
+def _members_of(import_name: str) -> list[str]:
+    """The members an imported file names, matched as the import matched them (nothing is written)."""
+    path, _ = export_path(import_name)
+    importer = FrappeImporter(import_name)
+    export = importer.open(path)
+    return [d.member for _, d in importer.plan(export) if d is not None and d.outcome != REFUSE and d.member]
+
+
+def accounts_for_import_checks(import_name: str) -> list:
+    doc = frappe.get_doc(IMPORT, import_name)
+    settings = frappe_host().settings
+    members = doc.members_created + doc.members_updated + doc.members_unchanged if doc.status == "Completed" else 0
+    return account_checks(settings, members)
+
+
+def start_accounts_for_import(import_name: str) -> dict:
+    """Accounts for an import that was made without them: once, for the members the file names. A
+    second click while the first still queues is refused (a lock of the database session, which the
+    engine's commits do not release)."""
+    lock = f"verenigingen-accounts-{import_name}"
+    if not frappe.db.sql("SELECT GET_LOCK(%s, 0)", lock)[0][0]:
+        raise ValidationFailed(f"the accounts of import {import_name} are being started already")
+    try:
+        return _start_accounts(import_name)
+    finally:
+        frappe.db.sql("SELECT RELEASE_LOCK(%s)", lock)
+
+
+def _start_accounts(import_name: str) -> dict:
+    frappe.db.rollback()  # the import as it is now, not as this transaction first saw it
+    doc = frappe.get_doc(IMPORT, import_name)
+    if doc.status != "Completed":
+        raise ValidationFailed(f"import {import_name} has not completed: import the file first")
+    if doc.bulk_operation_tracker:
+        raise ValidationFailed(f"the accounts of import {import_name} were started already")
+    host = frappe_host()
+    require_bulk_queue(host.settings)
+    queued = queue_bulk_account_creation_for_members(
+        host, frappe.session.user, _members_of(import_name), source_import=import_name
+    )
+    refusals = queued.validation_errors
+    stem = Path(export_path(import_name)[1]).stem
+    refused_url = refused_accounts_file(import_name, stem, refusals) if refusals else None
+    _set(import_name, {"bulk_operation_tracker": queued.tracker, "refused_accounts_file": refused_url})
+    return {
+        "tracker": tracker_dict(host, queued.tracker),
+        "requested": queued.requested,
+        "linked": queued.linked,
+        "refused": refused_counts(refusals),
+        "checks": [check.as_dict() for check in account_checks(host.settings, queued.requested)],
     }

@@ -13,6 +13,7 @@ ROLES = {
     Roles.VOLUNTEER: 0,
 }
 MEMBER_PROFILE = "Verenigingen Member"
+SETTINGS = "Verenigingen Settings"
 
 
 def before_install() -> None:
@@ -31,6 +32,16 @@ def after_install() -> None:
 def after_migrate() -> None:
     ensure_roles()
     grant_account_permissions()
+    fill_empty_settings()
+
+
+def fill_empty_settings() -> None:
+    """A settings field left empty (an install that stopped half-way) gets its default; never changes a value
+    an administrator set."""
+    meta = frappe.get_meta(SETTINGS)
+    for field in meta.fields:
+        if field.default and frappe.db.get_single_value(SETTINGS, field.fieldname) in (None, "", 0):
+            frappe.db.set_single_value(SETTINGS, field.fieldname, field.default)
 
 
 def ensure_roles() -> None:

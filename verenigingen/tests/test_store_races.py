@@ -36,7 +36,8 @@ class TestUserNameRace(FrappeTestCase):
             "modified_by, docstatus, idx) VALUES (%s, %s, %s, %s, 1, 'Website User', NOW(), NOW(), %s, %s, 0, 0)",
             (f"one@{domain}", f"one@{domain}", first, frappe.scrub(first), runner, runner),
         )
-        committing = threading.Timer(1.0, other.commit)
+        # The driver's own commit: Frappe's would log the query through this thread's (absent) site.
+        committing = threading.Timer(1.0, other._conn.commit)
         committing.start()
         store = FrappeStore()
         with self.assertRaises(ConflictError) as caught, store.transaction():

@@ -1,0 +1,28 @@
+"""A member's account as the Member form shows it: the user, the latest requests, and whether one can be
+requested now (the engine's own eligibility rules, so the button and the engine never disagree)."""
+
+import frappe
+
+from verenigingen.accounts.eligibility import check_members
+from verenigingen.accounts.ports import Host
+
+LATEST_REQUESTS = 5
+
+
+def account_of_member(host: Host, member: str) -> dict:
+    with host.store.transaction(readonly=True):
+        checked = check_members(host.store, [member], host.settings.eligible_statuses)
+    refused = checked.refused[0] if checked.refused else None
+    requests = frappe.get_list(
+        "Account Creation Request",
+        filters={"source_record": member},
+        fields=["name", "status", "failure_reason", "creation"],
+        order_by="creation desc",
+        limit_page_length=LATEST_REQUESTS,
+    )
+    return {
+        "user": frappe.db.get_value("Member", member, "user"),
+        "requests": requests,
+        "refused": {"code": refused.code, "message": refused.message} if refused else None,
+        "links_existing_user": bool(checked.link),
+    }

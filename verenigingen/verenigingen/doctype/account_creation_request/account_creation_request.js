@@ -1,0 +1,41 @@
+// One account request: its state in colour, its state changes in the timeline (the engine writes each
+// as an Info comment on it), and Retry when it failed.
+frappe.ui.form.on("Account Creation Request", {
+	refresh(frm) {
+		frm.disable_save();
+		const colours = {
+			Requested: "gray",
+			Queued: "blue",
+			Processing: "orange",
+			Completed: "green",
+			Failed: "red",
+			Cancelled: "darkgrey",
+		};
+		frm.page.set_indicator(__(frm.doc.status), colours[frm.doc.status] || "gray");
+		if (frm.doc.status === "Failed" && frm.doc.failure_reason) {
+			const when = frm.doc.next_retry_at
+				? __("Tried again automatically at {0}.", [frappe.datetime.str_to_user(frm.doc.next_retry_at)])
+				: "";
+			frm.dashboard.set_headline(`${frappe.utils.escape_html(frm.doc.failure_reason)} ${when}`, "red");
+		}
+		if (frm.doc.status === "Failed" && frappe.user.has_role("Verenigingen Administrator")) {
+			frm.add_custom_button(__("Retry"), async () => {
+				const report = await frappe.xcall("verenigingen.api.retry_request", { request: frm.doc.name });
+				if (report.retried) {
+					frappe.show_alert({ message: __("Queued again"), indicator: "green" });
+				} else {
+					frappe.msgprint((report.refused || []).map((r) => frappe.utils.escape_html(r.message)).join("<br>"));
+				}
+				frm.reload_doc();
+			}).addClass("btn-primary");
+		}
+		if (frm.doc.created_user) {
+			frm.add_custom_button(__("User Account"), () => frappe.set_route("Form", "User", frm.doc.created_user));
+		}
+		if (frm.doc.bulk_operation_tracker) {
+			frm.add_custom_button(__("Bulk Operation Tracker"), () =>
+				frappe.set_route("Form", "Bulk Operation Tracker", frm.doc.bulk_operation_tracker)
+			);
+		}
+	},
+});
