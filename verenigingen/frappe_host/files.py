@@ -63,3 +63,28 @@ def read_server_file(path: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise frappe.ValidationError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+def keep_export_private(doc) -> None:
+    """The export holds IBANs and birth dates: whichever way Desk uploaded it (public, or before the import
+    was saved), the file of ``import_file`` becomes private and attached to this import. Only a file of
+    this import, or one not attached to anything yet, is taken: never another document's file."""
+    if not doc.import_file:
+        return
+    candidates = frappe.get_all(
+        "File",
+        filters={"file_url": doc.import_file},
+        fields=["name", "attached_to_doctype", "attached_to_name"],
+        order_by="creation desc",
+    )
+    ours = [f for f in candidates if (f.attached_to_doctype, f.attached_to_name) in ((IMPORT, doc.name), (None, None))]
+    if not ours:
+        return
+    stored = frappe.get_doc("File", ours[0].name)
+    if (stored.attached_to_doctype, stored.attached_to_name, stored.is_private) == (IMPORT, doc.name, 1):
+        return
+    stored.attached_to_doctype, stored.attached_to_name, stored.attached_to_field = IMPORT, doc.name, "import_file"
+    stored.is_private = 1  # File moves the bytes into the private folder and changes its URL
+    stored.save()
+    if stored.file_url != doc.import_file:
+        doc.db_set("import_file", stored.file_url, update_modified=False)

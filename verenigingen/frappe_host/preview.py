@@ -3,6 +3,9 @@ happens to each member (new, changed, unchanged, refused), and every row's error
 
 from collections import Counter
 
+import frappe
+from frappe import _
+
 from verenigingen.frappe_host.importer import FrappeImporter
 from verenigingen.mijnrood.rows import Problem
 from verenigingen.mijnrood.updates import REFUSE
@@ -67,6 +70,7 @@ def preview_import(import_name: str, path: str) -> dict:
         "rows": sum(outcomes.values()),
         "outcomes": {key: outcomes.get(key, 0) for key in ("create", "update", "unchanged", "rejected", "skipped")},
         "columns": list(PREVIEW_FIELDS),
+        "labels": _labels(),
         "ignored_columns": list(export.header.ignored),
         "first_rows": first,
         "problems": problems,
@@ -76,3 +80,10 @@ def preview_import(import_name: str, path: str) -> dict:
 
 def _shown(values: dict) -> dict:
     return {key: values.get(key) for key in PREVIEW_FIELDS}
+
+
+def _labels() -> dict[str, str]:
+    """The Member form's labels, in the user's language, for the preview's columns and the problems' fields."""
+    meta = frappe.get_meta("Member")
+    labels = {field.fieldname: _(field.label) for field in meta.fields if field.label}
+    return {**labels, "row": _("Row"), "outcome": _("Outcome")}

@@ -12,6 +12,9 @@ SWEEP_INTERVAL = 60
 # A member's account takes about half a second on Frappe: a batch looks for due approvals before every
 # member (one indexed query), so an approval is made by the next batch between two members at once.
 INDIVIDUAL_CHECK_SECONDS = 0.0
+# Bulk members take turns to make their users (store.py, _wait_for_turn), so an approval waits for one of
+# them at most: batches need not hold back while it runs.
+APPROVAL_YIELD_SECONDS = 0.0
 
 
 def account_settings() -> AccountSettings:
@@ -31,4 +34,5 @@ def account_settings() -> AccountSettings:
         membership_types=tuple(parse_extra_types(doc.membership_types or "").items()),
         sweep_interval=SWEEP_INTERVAL,
         individual_check_seconds=INDIVIDUAL_CHECK_SECONDS,
+        approval_yield_seconds=APPROVAL_YIELD_SECONDS,
     )

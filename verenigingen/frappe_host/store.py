@@ -139,6 +139,11 @@ def _driver_error(exc: BaseException) -> pymysql.err.Error | None:
 _swapped = threading.local()  # .home: the site's connection while a store's own connection stands in
 
 
+def _turn_name() -> str:
+    """One turn per site: GET_LOCK names are shared by every database of the server."""
+    return f"verenigingen-new-user-{frappe.conf.db_name}"
+
+
 def _site_db():
     return getattr(_swapped, "home", None) or frappe.local.db
 
@@ -185,6 +190,7 @@ class FrappeStore:
             # Without the driver's error in the printed chain: its message may quote a value.
             raise mapped from None
         finally:
+            self._end_turn(db)
             self._local.active = db._verenigingen_transaction = False
             frappe.local.db, _swapped.home = previous, home
 
@@ -310,6 +316,7 @@ class FrappeStore:
         for role in roles:
             user.append("roles", {"role": role})
         messages = len(frappe.local.message_log)
+        self._wait_for_turn(member)
         try:
             with self._as_user(by), self._savepoint():
                 user.insert()
@@ -327,6 +334,36 @@ class FrappeStore:
             del frappe.local.message_log[messages:]
             raise Throttled(wait, f"the site's limit of {throttle_limit()} new users an hour") from None
         return user.name
+
+    def _wait_for_turn(self, member: str) -> None:
+        """A member of a bulk operation waits for its turn before its user is made; an approval never does.
+
+        Every new user holds one site-wide row lock (the site default Frappe's User validation rewrites)
+        until its transaction commits, so users are made one at a time whatever the number of workers. With
+        five batches all queueing on that lock, an approval waited for five; taking turns first, the bulk
+        members keep at most one of theirs in that queue, and an approval waits for that one only. The turn
+        is a lock of this database session (GET_LOCK), given back when the transaction ends, and by the
+        server when a killed worker's connection drops."""
+        bulk = self._rows(
+            f"SELECT COUNT(*) FROM {_REQUESTS} WHERE source_record = %(m)s AND status = 'Processing' "
+            "AND bulk_operation_tracker IS NOT NULL",
+            {"m": member},
+        )
+        if not bulk[0][0]:
+            return
+        if not self._rows("SELECT GET_LOCK(%(turn)s, %(wait)s)", {"turn": _turn_name(), "wait": LOCK_WAIT_SECONDS})[0][
+            0
+        ]:
+            raise ConflictError("database: waited too long for the turn to make a new user")
+        self._local.turn = True
+
+    def _end_turn(self, db) -> None:
+        if getattr(self._local, "turn", False):
+            self._local.turn = False
+            try:
+                db.sql("SELECT RELEASE_LOCK(%s)", (_turn_name(),))
+            except Exception:  # the connection is gone: the server gave the turn back with it
+                log.warning("could not give back the turn to make a new user", exc_info=False)
 
     def _user_exists(self, email: str, member: str) -> bool:
         """A locking read: the latest committed users, not this transaction's snapshot."""

@@ -3,6 +3,11 @@
 frappe.ui.form.on("Account Creation Request", {
 	refresh(frm) {
 		frm.disable_save();
+		clearTimeout(frm.verenigingen_timer);
+		if (["Requested", "Queued", "Processing"].includes(frm.doc.status)) {
+			// A worker moves it on without saving this form: look again in a moment.
+			frm.verenigingen_timer = setTimeout(() => frm.reload_doc(), 2000);
+		}
 		const colours = {
 			Requested: "gray",
 			Queued: "blue",

@@ -40,11 +40,11 @@ frappe.ui.form.on("Mijnrood CSV Import", {
 			}
 		}
 		if (frm.doc.rejected_rows_file) {
-			frm.add_custom_button(__("Download Rejected Rows"), () => window.open(frm.doc.rejected_rows_file));
+			frm.add_custom_button(__("Download Rejected Rows"), () => download(frm.doc.rejected_rows_file));
 		}
 		if (frm.doc.refused_accounts_file) {
 			frm.add_custom_button(__("Download Members Without Account"), () =>
-				window.open(frm.doc.refused_accounts_file)
+				download(frm.doc.refused_accounts_file)
 			);
 		}
 		if (frm.doc.bulk_operation_tracker) {
@@ -103,6 +103,16 @@ frappe.ui.form.on("Mijnrood CSV Import", {
 	},
 });
 
+// A private file of the import, saved by the browser (never shown in a tab that might be left open).
+function download(file_url) {
+	const link = document.createElement("a");
+	link.href = file_url;
+	link.download = file_url.split("/").pop();
+	document.body.appendChild(link);
+	link.click();
+	link.remove();
+}
+
 // The startup checks (bulk queue, workers, the site's limit on new users), shown before anything starts.
 async function checks_allow(frm) {
 	const checks = await frappe.xcall("verenigingen.api.account_checks", { import_name: frm.doc.name });
@@ -135,9 +145,8 @@ function render_preview(frm, preview) {
 		update: __("changed"),
 		unchanged: __("unchanged"),
 	};
-	const head = ["row", "outcome", ...preview.columns]
-		.map((c) => `<th>${esc(__(frappe.model.unscrub(c)))}</th>`)
-		.join("");
+	const label = (field) => preview.labels[field] || field;
+	const head = ["row", "outcome", ...preview.columns].map((c) => `<th>${esc(label(c))}</th>`).join("");
 	const body = preview.first_rows
 		.map(
 			(r) =>
@@ -160,7 +169,7 @@ function render_preview(frm, preview) {
 			(p) => `<tr>
 				<td>${p.row}</td>
 				<td><span class="indicator-pill ${colours[p.kind]}">${kinds[p.kind]}</span></td>
-				<td>${esc(p.field ? __(frappe.model.unscrub(p.field)) : __("(row)"))}</td>
+				<td>${esc(p.field ? label(p.field) : __("(row)"))}</td>
 				<td>${esc(p.message)}</td>
 			</tr>`
 		)

@@ -2,6 +2,9 @@
 
 from frappe.model.document import Document
 
+from verenigingen.frappe_host.files import keep_export_private
+
 
 class MijnroodCSVImport(Document):
-    pass
+    def on_update(self):
+        keep_export_private(self)

@@ -1,0 +1,275 @@
+"""Desk in a real browser: headless Chromium driven by Playwright against this bench's own web server and
+real bench workers. A Verenigingen Administrator uploads a Mijnrood export, validates it, imports it, follows
+the accounts to Completed, downloads the rejected rows and retries a failed request; a Dutch-speaking one
+gets the forms in Dutch; a Verenigingen Member sees none of it. Each screen is saved as a screenshot
+(``VERENIGINGEN_SCREENSHOTS``, for the README).
+
+Needs Playwright in the bench's Python and a Chromium (``VERENIGINGEN_CHROMIUM``, /usr/bin/chromium by
+default); scripts/frappe-test installs both and sets ``VERENIGINGEN_DESK_TESTS=1``, under which a missing
+part fails the suite instead of skipping these tests.
+"""
+
+import contextlib
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+from pathlib import Path
+
+import frappe
+from frappe.utils.password import update_password
+
+from verenigingen.accounts.individual import process_individual_request, queue_account_creation_for_member
+from verenigingen.accounts.states import Roles
+from verenigingen.frappe_host.host import frappe_host
+from verenigingen.tests.test_frappe_import import DOMAIN, RUN, ImportCase, Workers
+
+CHROMIUM = os.environ.get("VERENIGINGEN_CHROMIUM", "/usr/bin/chromium")
+REQUIRED = os.environ.get("VERENIGINGEN_DESK_TESTS") == "1"
+SHOTS = Path(os.environ.get("VERENIGINGEN_SCREENSHOTS") or Path(tempfile.gettempdir()) / "verenigingen-screenshots")
+# As the machine's headless Chromium needs it: no sandbox as root, and no calls home on a closed network.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = f"Vg-{RUN}-desk!"
+MEMBERS, BROKEN = 12, 2
+SLOW = 180_000  # ms: an import and its accounts on two busy cores
+
+try:
+    from playwright.sync_api import Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - only where Playwright is not installed
+    sync_playwright = None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class WebServer:
+    """`bench serve` of this bench, one process, as a browser reaches it."""
+
+    def __init__(self):
+        sites = Path(frappe.local.sites_path).resolve()
+        python = sites.parent / "env" / "bin" / "python"
+        self.port = _free_port()
+        self.url = f"http://{frappe.local.site}:{self.port}"
+        env = {key: value for key, value in os.environ.items() if key != "CI"}
+        self.log = (Path(tempfile.gettempdir()) / f"vg-web-{RUN}.log").open("ab")
+        command = [str(python), "-m", "frappe.utils.bench_helper", "frappe", "serve", "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            [*command, "--noreload"], cwd=sites, stdout=self.log, stderr=subprocess.STDOUT, env=env
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/method/ping", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"bench serve did not answer on port {self.port}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+
+
+class TestDesk(ImportCase):
+    @classmethod
+    def setUpClass(cls):
+        if sync_playwright is None or not Path(CHROMIUM).exists():
+            why = "Playwright for Python and a Chromium are needed for the Desk tests"
+            if REQUIRED:
+                raise RuntimeError(why)
+            raise unittest.SkipTest(why)
+        super().setUpClass()
+        cls.member_user = f"lid@{DOMAIN}"
+        cls.dutch_admin = f"beheerder@{DOMAIN}"
+        for email, role, language in (
+            (cls.member_user, Roles.MEMBER, None),
+            (cls.dutch_admin, Roles.ADMINISTRATOR, "nl"),
+        ):
+            user = frappe.get_doc(
+                {"doctype": "User", "email": email, "first_name": "Desk", "send_welcome_email": 0, "language": language}
+            )
+            user.append_roles(role)
+            user.insert()
+        for email in (cls.admin, cls.member_user, cls.dutch_admin):
+            update_password(email, PASSWORD)
+        frappe.db.commit()
+        cls.failed = _failed_request(cls.admin, cls.runner)  # before any worker runs
+        cls.workers = Workers(2, "bulk,short,default,long")  # long: the import's own job
+        cls.server = WebServer()
+        cls.playwright = sync_playwright().start()
+        cls.browser = cls.playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        for closing in (cls.browser.close, cls.playwright.stop, cls.server.stop, cls.workers.stop):
+            with contextlib.suppress(Exception):  # tearing down: the rest must still go
+                closing()
+        super().tearDownClass()
+
+    # --- helpers ------------------------------------------------------------------------------------------
+    def page_as(self, user: str) -> "Page":
+        context = self.browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+        self.addCleanup(context.close)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        self.addCleanup(lambda: self.assertEqual(errors, [], "JavaScript errors in Desk"))
+        page.goto(f"{self.server.url}/login")
+        page.fill("#login_email", user)
+        page.fill("#login_password", PASSWORD)
+        page.click(".btn-login")
+        page.wait_for_url(lambda url: "/login" not in url)
+        return page
+
+    def open(self, page: "Page", route: str) -> None:
+        page.goto(f"{self.server.url}/app/{route}")
+        page.wait_for_selector(".page-head:visible")
+
+    def shot(self, page: "Page", name: str) -> None:
+        page.wait_for_timeout(500)  # let the last animation settle
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    def button(self, page: "Page", label: str):
+        return page.locator(".page-head:visible").get_by_role("button", name=label, exact=True)
+
+    def indicator(self, page: "Page", status: str):
+        return page.locator(".page-head:visible .indicator-pill", has_text=status)
+
+    # --- the flows ----------------------------------------------------------------------------------------
+    def test_a_dutch_administrator_gets_the_forms_in_dutch(self):
+        page = self.page_as(self.dutch_admin)
+        self.open(page, "mijnrood-csv-import/new")
+        expect(page.locator('.frappe-control[data-fieldname="import_file"] .control-label')).to_have_text(
+            "Mijnrood-export (CSV)"
+        )
+        expect(page.locator('.frappe-control[data-fieldname="create_accounts"]')).to_contain_text(
+            "Accounts aanmaken na de import"
+        )
+        self.shot(page, "import-nl")
+
+    def test_a_member_sees_none_of_it(self):
+        page = self.page_as(self.member_user)
+        for doctype in ("Mijnrood CSV Import", "Bulk Operation Tracker", "Account Creation Request", "Member"):
+            response = page.request.get(f"{self.server.url}/api/resource/{doctype}")
+            self.assertEqual(response.status, 403, doctype)
+        response = page.request.get(f"{self.server.url}/api/method/verenigingen.api.bulk_status")
+        self.assertEqual(response.status, 403)
+        page.goto(f"{self.server.url}/app/bulk-operation-tracker")
+        self.assertEqual(page.locator(".list-row-container").count(), 0)
+        self.shot(page, "member-no-access")
+
+    def test_an_administrator_imports_follows_and_repairs_in_desk(self):
+        page = self.page_as(self.admin)
+        export = self.export(MEMBERS, broken=BROKEN)
+
+        # Attach the export to a new import and save it.
+        self.open(page, "mijnrood-csv-import/new")
+        page.locator('.frappe-control[data-fieldname="import_file"] button').first.click()
+        page.locator(".modal:visible input[type=file]").set_input_files(str(export))
+        page.locator(".modal:visible .btn-modal-primary").click()
+        expect(page.locator('.frappe-control[data-fieldname="import_file"] .attached-file-link')).to_be_visible()
+        page.keyboard.press("Control+s")
+        page.wait_for_url("**/mijnrood-csv-import/IMP-*")
+        name = page.url.rstrip("/").split("/")[-1]
+        frappe.db.rollback()
+        stored = frappe.get_all("File", {"attached_to_name": name, "attached_to_field": "import_file"}, ["is_private"])
+        self.assertEqual([f.is_private for f in stored], [1], "the export is kept private")
+        self.shot(page, "import-new")
+
+        # Validate: a preview of what the import will do, with nothing written.
+        self.button(page, "Validate").click()
+        preview = page.locator(".verenigingen-preview")
+        expect(preview.locator(".verenigingen-preview-summary")).to_contain_text(
+            f"{MEMBERS + BROKEN} rows. {MEMBERS} new members, 0 changed, 0 unchanged, {BROKEN} rejected"
+        )
+        expect(preview.locator(".verenigingen-problems tbody tr")).to_have_count(BROKEN)
+        frappe.db.rollback()
+        self.assertEqual(frappe.db.count("Member", {"source_import": name}), 0)
+        self.shot(page, "import-preview")
+
+        # Import, with the accounts at once (the form's default).
+        self.button(page, "Import").click()
+        expect(self.indicator(page, "Completed")).to_be_visible(timeout=SLOW)
+        expect(page.locator('.frappe-control[data-fieldname="members_created"]')).to_contain_text(str(MEMBERS))
+        self.shot(page, "import-completed")
+        with page.expect_download() as downloaded:
+            self.button(page, "Download Rejected Rows").click()
+        rejected = Path(downloaded.value.path()).read_text(encoding="utf-8-sig").splitlines()
+        self.assertIn("Reason rejected", rejected[0])
+        self.assertEqual(len(rejected), 1 + BROKEN)
+
+        # The tracker follows itself to Completed, without a reload.
+        self.button(page, "Bulk Operation Tracker").click()
+        page.wait_for_url("**/bulk-operation-tracker/*")
+        tracker = page.url.rstrip("/").split("/")[-1]
+        expect(page.locator(".progress-message", has_text=f"{MEMBERS} of {MEMBERS} members")).to_be_visible(
+            timeout=SLOW
+        )
+        expect(self.indicator(page, "Completed")).to_be_visible(timeout=SLOW)
+        frappe.db.rollback()
+        counts = frappe.db.get_value("Bulk Operation Tracker", tracker, ["successful_records", "failed_records"])
+        self.assertEqual(tuple(counts), (MEMBERS, 0))
+        self.shot(page, "tracker")
+        self.open(page, "bulk-operation-tracker")
+        expect(page.locator(".list-row-container", has_text=tracker)).to_be_visible()
+        self.shot(page, "tracker-list")
+
+        # A member of the import: its account.
+        member = frappe.get_all("Member", {"source_import": name}, pluck="name", limit=1)[0]
+        self.open(page, f"member/{member}")
+        expect(self.button(page, "User Account")).to_be_visible()
+        self.shot(page, "member")
+
+        # The failed request: its reason, then Retry, and the account follows.
+        failed_member, request = self.failed
+        self.open(page, f"account-creation-request/{request}")
+        expect(self.indicator(page, "Failed")).to_be_visible()
+        self.shot(page, "request-failed")
+        self.button(page, "Retry").click()
+        expect(self.indicator(page, "Completed")).to_be_visible(timeout=SLOW)
+        frappe.db.rollback()
+        self.assertTrue(frappe.db.get_value("Member", failed_member, "user"))
+        self.shot(page, "request-retried")
+
+
+def _failed_request(admin: str, runner: str) -> tuple[str, str]:
+    """A member whose approved request failed (it left the association in between) and who is Active again:
+    made before any worker runs, so the failure is certain."""
+    frappe.set_user(admin)
+    try:
+        member = frappe.get_doc(
+            {"doctype": "Member", "first_name": "Herkansing", "last_name": "Lid", "email": f"retry@{DOMAIN}"}
+        )
+        member.status = "Active"
+        member.insert()
+        frappe.db.commit()
+        host = frappe_host()
+        request = queue_account_creation_for_member(host, admin, member.name)
+        frappe.db.set_value("Member", member.name, "status", "Cancelled")
+        frappe.db.commit()
+        outcome = process_individual_request(host, request)
+        if outcome != "failed":
+            raise RuntimeError(f"the request to retry did not fail: {outcome}")
+        frappe.db.set_value("Member", member.name, "status", "Active")
+        frappe.db.commit()
+        return member.name, request
+    finally:
+        frappe.set_user(runner)
