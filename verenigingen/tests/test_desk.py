@@ -200,7 +200,9 @@ class TestDesk(ImportCase):
         expect(preview.locator(".verenigingen-preview-summary")).to_contain_text(
             f"{MEMBERS + BROKEN} rows. {MEMBERS} new members, 0 changed, 0 unchanged, {BROKEN} rejected"
         )
-        expect(preview.locator(".verenigingen-problems tbody tr")).to_have_count(BROKEN)
+        expect(
+            preview.locator(".verenigingen-problems tbody tr", has=page.locator(".indicator-pill.red"))
+        ).to_have_count(BROKEN)
         frappe.db.rollback()
         self.assertEqual(frappe.db.count("Member", {"source_import": name}), 0)
         self.shot(page, "import-preview")

@@ -1,6 +1,7 @@
 """Races between workers that only a real site shows: two new users given the same user name at once."""
 
 import threading
+import time
 import uuid
 
 import frappe
@@ -49,6 +50,74 @@ class TestUserNameRace(FrappeTestCase):
             user = store.create_user(f"two@{domain}", f"{first} Twee", (Roles.MEMBER,), None, member.name, runner)
         self.assertEqual(user, f"two@{domain}")
         self.assertFalse(frappe.db.get_value("User", user, "username"))
+
+
+class TestTurnsForNewUsers(FrappeTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.addClassCleanup(raise_user_limit())
+
+    def test_a_bulk_member_takes_the_turn_until_its_transaction_ends_and_an_approval_never_waits(self):
+        """Users are made one at a time on Frappe (a site-wide row lock): bulk members queue for a turn of
+        their own first, so that an approval finds at most one of them ahead of it."""
+        run = uuid.uuid4().hex[:8]
+        domain, runner = f"turn-{run}.test", frappe.session.user
+        other = site_connection()
+        members = []
+        self.addCleanup(_clean_up_turns, domain, members, other)
+        for kind, tracker in (("bulk", f"BOT-turn-{run}"), ("approval", None)):
+            member = frappe.get_doc(
+                {"doctype": "Member", "first_name": f"Turn{kind}", "last_name": run, "email": f"{kind}@{domain}"}
+            ).insert()
+            members.append(member.name)
+            frappe.db.sql(
+                "INSERT INTO `tabAccount Creation Request` (name, source_record, status, bulk_operation_tracker, "
+                "creation, modified, owner, modified_by, docstatus, idx) "
+                "VALUES (%s, %s, 'Processing', %s, NOW(), NOW(), %s, %s, 0, 0)",
+                (f"ACR-turn-{kind}-{run}", member.name, tracker, runner, runner),
+            )
+        frappe.db.commit()
+        turn = f"verenigingen-new-user-{frappe.conf.db_name}"
+        holder = lambda: other.sql("SELECT IS_USED_LOCK(%s)", (turn,))[0][0]  # noqa: E731
+        store = FrappeStore()
+        with store.transaction():
+            store.create_user(f"approval@{domain}", f"Turnapproval {run}", (Roles.MEMBER,), None, members[1], runner)
+            self.assertIsNone(holder(), "an approval takes no turn")
+        with store.transaction():
+            store.create_user(f"bulk@{domain}", f"Turnbulk {run}", (Roles.MEMBER,), None, members[0], runner)
+            mine = frappe.db.sql("SELECT CONNECTION_ID()")[0][0]
+            self.assertEqual(holder(), mine, "a bulk member holds the turn until its transaction ends")
+        self.assertIsNone(holder(), "the turn is given back when the transaction ends")
+        self.assertTrue(frappe.db.exists("User", f"bulk@{domain}"))
+
+        # Another worker holding the turn makes the bulk member wait; a rollback gives the turn back too.
+        self.assertEqual(other.sql("SELECT GET_LOCK(%s, 0)", (turn,))[0][0], 1)
+        frappe.db.sql("UPDATE `tabMember` SET user = NULL WHERE name = %s", (members[0],))
+        frappe.db.commit()
+        started = time.monotonic()
+        release = threading.Timer(1.0, lambda: other._conn.cursor().execute("SELECT RELEASE_LOCK(%s)", (turn,)))
+        release.start()
+        with self.assertRaises(RuntimeError), store.transaction():
+            store.create_user(f"bulk2@{domain}", f"Turnbulk {run}", (Roles.MEMBER,), None, members[0], runner)
+            self.assertGreaterEqual(time.monotonic() - started, 0.9, "it waited for the other worker's turn")
+            raise RuntimeError("rolled back")
+        release.join()
+        self.assertIsNone(holder())
+        self.assertFalse(frappe.db.exists("User", f"bulk2@{domain}"))
+
+
+def _clean_up_turns(domain: str, members: list[str], other) -> None:
+    other.close()
+    frappe.db.rollback()
+    frappe.db.delete("Account Creation Request", {"source_record": ["in", members or [""]]})
+    for user in frappe.get_all("User", {"name": ["like", f"%@{domain}"]}, pluck="name"):
+        for contact in frappe.get_all("Contact", {"user": user}, pluck="name"):
+            frappe.delete_doc("Contact", contact, force=True)
+        frappe.delete_doc("User", user, force=True)
+    for member in members:
+        frappe.delete_doc("Member", member, force=True, ignore_missing=True)
+    frappe.db.commit()
 
 
 def _clean_up(domain: str, member: str, other) -> None:
