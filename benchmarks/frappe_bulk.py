@@ -162,16 +162,19 @@ def _run_with_approvals(tracker: str, members: list[str], approvals: int) -> lis
 
 
 def _default_jobs(domain: str, remove: bool = False) -> Counter:
-    """The jobs waiting on the default queue for this run's users, by method (``remove``: take them off)."""
+    """The jobs waiting on the default queue for this run's members' users, by method (``remove``: take
+    off every job of this run, the baseline's users' too: their users are deleted with the run)."""
     queue = get_queue("default")
     found: Counter = Counter()
     for job in queue.jobs:
         arguments = job.kwargs.get("kwargs") or {}
         user = str(getattr(arguments.get("user"), "name", arguments.get("user") or arguments.get("name")))
-        if user.endswith(f"@{domain}") and not user.startswith(("bare", "admin")):
+        if not user.endswith(f"@{domain}"):
+            continue
+        if remove:
+            queue.remove(job)
+        elif not user.startswith(("bare", "admin")):
             found[job.kwargs.get("method")] += 1
-            if remove:
-                queue.remove(job)
     return found
 
 

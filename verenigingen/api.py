@@ -7,6 +7,7 @@ nothing reachable over HTTP takes a file path. Desk starts an import from its do
 import os
 
 import frappe
+from frappe.utils.background_jobs import is_job_enqueued
 
 from verenigingen.accounts.errors import AccountCreationError, PermissionDenied
 from verenigingen.accounts.individual import queue_account_creation_for_member
@@ -39,8 +40,13 @@ def import_mijnrood(path: str, create_accounts: bool = True) -> dict:
 def start_import(import_name: str) -> str:
     """Import an attached export in the background (queue long, one job per import); the job id."""
     _require(Roles.ADMINISTRATOR)
-    frappe.get_doc(IMPORT, import_name).check_permission("write")
+    doc = frappe.get_doc(IMPORT, import_name)
+    doc.check_permission("write")
     job_id = f"verenigingen-import-{import_name}"
+    if doc.status == "Importing" and is_job_enqueued(job_id):
+        raise frappe.ValidationError(f"import {import_name} is running already")
+    # A write, so that the request commits: a job enqueued after a commit that never comes is never sent.
+    doc.db_set({"status": "Importing", "error_message": None})
     frappe.enqueue(
         "verenigingen.api.run_import_job",
         queue="long",
@@ -139,9 +145,13 @@ def _require(*roles: str) -> None:
 
 
 def _engine(function, *args):
-    """The engine's refusals as Frappe's errors, with their one-line reason."""
+    """The engine's refusals as Frappe's errors, with their one-line reason. The engine commits its own
+    transactions; the commit here sends the jobs it enqueued after a commit (a web request commits only
+    when it wrote since, so without it they would never go)."""
     try:
-        return function(*args)
+        result = function(*args)
+        frappe.db.commit()
+        return result
     except PermissionDenied as exc:
         raise frappe.PermissionError(str(exc)) from None
     except AccountCreationError as exc:

@@ -116,9 +116,16 @@ function render_failed(frm, status) {
 }
 
 function set_retry_button(frm, status) {
-	frm.remove_custom_button(__("Retry failed"));
-	const may_retry = frappe.user.has_role("Verenigingen Administrator");
-	if (!may_retry || !(status.failed || []).length) return;
+	// Added once, taken away when nothing failed (Frappe's remove_custom_button fails on a button that is
+	// in no menu).
+	const label = __("Retry failed");
+	const wanted = frappe.user.has_role("Verenigingen Administrator") && (status.failed || []).length > 0;
+	const existing = frm.custom_buttons[label];
+	if (!wanted && existing) {
+		existing.remove();
+		delete frm.custom_buttons[label];
+	}
+	if (!wanted || existing) return;
 	frm.add_custom_button(__("Retry failed"), async () => {
 		const report = await frappe.xcall("verenigingen.api.retry_failed", { tracker: frm.doc.name });
 		const refused = (report.refused || []).length;
