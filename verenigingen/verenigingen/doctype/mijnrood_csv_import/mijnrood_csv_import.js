@@ -23,6 +23,10 @@ frappe.ui.form.on("Mijnrood CSV Import", {
 		clearTimeout(frm.verenigingen_timer);
 		const may_import = frappe.user.has_role("Verenigingen Administrator") && !frm.is_new();
 		const status = frm.doc.status;
+		const done = ["Importing", "Completed"].includes(status);
+		frm.set_df_property("import_file", "read_only", done ? 1 : 0); // the file of what was imported stays
+		frm.set_df_property("create_accounts", "read_only", done ? 1 : 0);
+		if (done) frm.disable_save();
 		if (may_import && frm.doc.import_file && ["Pending", "Validated", "Failed"].includes(status)) {
 			frm.add_custom_button(__("Validate"), () => frm.trigger("validate_file"));
 			frm.add_custom_button(__("Import"), () => frm.trigger("start_import")).addClass("btn-primary");
