@@ -11,7 +11,10 @@ import pytest
 APP = Path(__file__).resolve().parents[1] / "verenigingen"
 DUTCH = APP / "translations" / "nl.csv"
 JS_CALL = re.compile(r"""__\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|`([^`$]*)`)""")
-PY_CALL = re.compile(r"""\b_\(\s*"((?:[^"\\]|\\.)*)"\s*\)""")
+# _("..." '...') with the parts of a long message on lines of their own, in either quotes.
+PY_STRING = r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'"""
+PY_CALL = re.compile(rf"\b_\(\s*((?:(?:{PY_STRING})\s*)+)\)")
+PY_PART = re.compile(r""""((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'""")
 PLACEHOLDER = re.compile(r"\{\d*\}")
 
 
@@ -35,8 +38,13 @@ def code_strings() -> set[str]:
         for match in JS_CALL.finditer(path.read_text(encoding="utf-8")):
             found.add(next(group for group in match.groups() if group is not None).replace('\\"', '"'))
     for path in APP.rglob("*.py"):
-        found.update(match.group(1) for match in PY_CALL.finditer(path.read_text(encoding="utf-8")))
+        text = path.read_text(encoding="utf-8")
+        found.update(_joined(match.group(1)) for match in PY_CALL.finditer(text))
     return found
+
+
+def _joined(parts: str) -> str:
+    return "".join(double or single for double, single in PY_PART.findall(parts)).replace('\\"', '"')
 
 
 def translations() -> dict[str, str]:

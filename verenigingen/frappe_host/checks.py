@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 import frappe
+from frappe import _
 from frappe.utils import now_datetime
 from frappe.utils.background_jobs import generate_qname, get_redis_conn
 from rq import Queue, Worker
@@ -44,8 +45,10 @@ def require_bulk_queue(settings: AccountSettings) -> None:
     """Before anything is written: Frappe refuses to enqueue on a queue its bench does not declare."""
     if not bulk_queue_declared(settings):
         raise ValidationFailed(
-            f'the queue "{settings.bulk_queue}" is not declared on this bench: add {queue_declaration(settings)} '
-            "to sites/common_site_config.json and restart the workers (bench restart), then try again"
+            _(
+                'the queue "{0}" is not declared on this bench: add {1} to sites/common_site_config.json and '
+                "restart the workers (bench restart), then try again"
+            ).format(settings.bulk_queue, queue_declaration(settings))
         )
 
 
@@ -80,13 +83,16 @@ def account_checks(settings: AccountSettings, accounts: int) -> list[Check]:
     """Warnings for a bulk operation of ``accounts`` new users about to start (or running)."""
     checks = []
     if not bulk_queue_declared(settings):
-        checks.append(Check("queue_not_declared", f"add {queue_declaration(settings)} to common_site_config.json"))
+        message = _("add {0} to common_site_config.json").format(queue_declaration(settings))
+        checks.append(Check("queue_not_declared", message))
     elif bulk_workers(settings) == 0:
         checks.append(
             Check(
                 "no_bulk_worker",
-                f'no worker serves the queue "{settings.bulk_queue}": the accounts are made once one runs '
-                f"(bench worker --queue {settings.bulk_queue}, or bench start / the supervisor's workers)",
+                _(
+                    'no worker serves the queue "{0}": the accounts are made once one runs (bench worker --queue '
+                    "{0}, or bench start / the supervisor's workers)"
+                ).format(settings.bulk_queue),
             )
         )
     if (slow := pace(accounts)) is not None:
@@ -94,9 +100,10 @@ def account_checks(settings: AccountSettings, accounts: int) -> list[Check]:
         checks.append(
             Check(
                 "throttle_limit",
-                f"this site allows {slow['new_users_an_hour']} new users an hour (throttle_user_limit): "
-                f"{accounts} accounts take about {slow['hours_left']} hours; for this run, raise it with "
-                f"`bench --site {site} set-config throttle_user_limit {accounts + 100}`",
+                _(
+                    "this site allows {0} new users an hour (throttle_user_limit): {1} accounts take about {2} "
+                    "hours; for this run, raise it with `bench --site {3} set-config throttle_user_limit {4}`"
+                ).format(slow["new_users_an_hour"], accounts, slow["hours_left"], site, accounts + 100),
             )
         )
     return checks

@@ -10,7 +10,7 @@ frappe.ui.form.on("Member", {
 			frm.add_custom_button(__("User Account"), () => frappe.set_route("Form", "User", account.user));
 		} else if (account.refused) {
 			frm.dashboard.set_headline(
-				__("No account can be requested now: {0}.", [frappe.utils.escape_html(__(account.refused.message))]),
+				__("No account can be requested now: {0}.", [frappe.utils.escape_html(account.refused.message)]),
 				"orange"
 			);
 		} else {

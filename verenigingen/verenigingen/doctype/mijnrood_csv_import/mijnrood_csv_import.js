@@ -122,7 +122,7 @@ async function checks_allow(frm) {
 	const checks = await frappe.xcall("verenigingen.api.account_checks", { import_name: frm.doc.name });
 	if (!checks.length) return true;
 	const blocking = checks.some((c) => c.code === "queue_not_declared");
-	const items = checks.map((c) => `<li>${frappe.utils.escape_html(__(c.message))}</li>`).join("");
+	const items = checks.map((c) => `<li>${frappe.utils.escape_html(c.message)}</li>`).join(""); // translated
 	const message = `<ul class="verenigingen-checks">${items}</ul>`;
 	if (blocking) {
 		frappe.msgprint({ title: __("The accounts cannot start yet"), message, indicator: "red" });
