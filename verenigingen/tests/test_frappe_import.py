@@ -22,10 +22,13 @@ from frappe.utils import now_datetime
 from frappe.utils.background_jobs import generate_qname, get_redis_conn
 from rq import Queue
 
+from verenigingen import api
 from verenigingen.accounts.states import Roles
 from verenigingen.api import bulk_status, import_mijnrood
 from verenigingen.frappe_host.contacts import MEMBER_PICTURE
+from verenigingen.frappe_host.files import IMPORT
 from verenigingen.frappe_host.host import utc_now
+from verenigingen.frappe_host.imports import new_import
 from verenigingen.frappe_host.jobs import sweep
 from verenigingen.mijnrood.generator import generate_export
 from verenigingen.tests.site import TEST_USER_LIMIT, raise_user_limit, set_user_limit
@@ -492,3 +495,63 @@ class TestImportFile(ImportCase):
             frappe.db.set_value("Mijnrood CSV Import", name, "import_file", url)
             with self.assertRaises(frappe.PermissionError):
                 export_path(name)
+
+
+class TestDeskEntryPoints(WorkersCase):
+    """What Desk's buttons call, as the administrator: Validate, Import, Create Accounts."""
+
+    worker_count, worker_queues = 2, "bulk,short,default,long"  # long: the import's own job
+
+    def test_validate_writes_nothing_and_sees_the_same_file_again_as_unchanged(self):
+        path = self.export(5, broken=1)
+        name = new_import(path.read_bytes(), path.name, False)
+        stored = frappe.db.count("Member", {"email": ["like", f"%@{DOMAIN}"]})
+        preview = api.preview_import(name)
+        outcomes = {"create": 5, "update": 0, "unchanged": 0, "rejected": 1, "skipped": 0}
+        self.assertEqual(preview["outcomes"], outcomes)
+        self.assertEqual([p["row"] for p in preview["problems"] if p["kind"] == "error"], [7])
+        self.assertEqual(len(preview["first_rows"]), 5)
+        self.assertEqual(frappe.db.count("Member", {"email": ["like", f"%@{DOMAIN}"]}), stored)
+        self.assertEqual(frappe.db.get_value(IMPORT, name, "status"), "Pending")
+
+        api.start_import(name)
+        frappe.db.commit()  # as the web request does: the job goes after the commit
+        self.assertEqual(self.wait_for_import(name), "Completed")
+        again = api.preview_import(name)
+        self.assertEqual(again["outcomes"], {**outcomes, "create": 0, "unchanged": 5})
+        self.assertEqual({row["outcome"] for row in again["first_rows"]}, {"unchanged"})
+
+    def test_accounts_after_an_import_without_them_start_once(self):
+        import_mijnrood(str(self.export(3)), create_accounts=False)
+        name = frappe.get_last_doc(IMPORT, filters={"owner": self.admin}).name
+        self.assertEqual(api.account_checks(name), [])
+        started = api.create_accounts(name)
+        self.assertEqual((started["requested"], started["refused"]), (3, {}))
+        with self.assertRaises(frappe.ValidationError) as caught:
+            api.create_accounts(name)
+        self.assertIn("were started already", str(caught.exception))
+        status = self.wait_for(started["tracker"]["name"])
+        self.assertEqual((status["status"], status["successful_records"]), ("Completed", 3))
+        self.assertEqual(frappe.db.get_value(IMPORT, name, "bulk_operation_tracker"), started["tracker"]["name"])
+
+    def test_a_manager_may_neither_validate_nor_start(self):
+        name = new_import(self.export(1).read_bytes(), "one.csv", False)
+        manager = f"desk-manager@{DOMAIN}"
+        frappe.set_user(self.runner)
+        user = frappe.get_doc({"doctype": "User", "email": manager, "first_name": "M", "send_welcome_email": 0})
+        user.append_roles(Roles.MANAGER)
+        user.insert()
+        frappe.set_user(manager)
+        for call in (api.preview_import, api.start_import, api.create_accounts, api.account_checks):
+            with self.assertRaises(frappe.PermissionError, msg=call.__name__):
+                call(name)
+
+    def wait_for_import(self, name: str, seconds: float = WAIT_SECONDS) -> str:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            frappe.db.rollback()
+            status = frappe.db.get_value(IMPORT, name, "status")
+            if status in ("Completed", "Failed"):
+                return status
+            time.sleep(0.5)
+        self.fail(f"import {name} did not finish in {seconds} s")

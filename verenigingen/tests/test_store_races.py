@@ -66,7 +66,7 @@ class TestTurnsForNewUsers(FrappeTestCase):
         other = site_connection()
         members = []
         self.addCleanup(_clean_up_turns, domain, members, other)
-        for kind, tracker in (("bulk", f"BOT-turn-{run}"), ("approval", None)):
+        for kind, tracker in (("bulk", f"BOT-turn-{run}"), ("approval", None), ("waiting", f"BOT-turn-{run}")):
             member = frappe.get_doc(
                 {"doctype": "Member", "first_name": f"Turn{kind}", "last_name": run, "email": f"{kind}@{domain}"}
             ).insert()
@@ -93,18 +93,16 @@ class TestTurnsForNewUsers(FrappeTestCase):
 
         # Another worker holding the turn makes the bulk member wait; a rollback gives the turn back too.
         self.assertEqual(other.sql("SELECT GET_LOCK(%s, 0)", (turn,))[0][0], 1)
-        frappe.db.sql("UPDATE `tabMember` SET user = NULL WHERE name = %s", (members[0],))
-        frappe.db.commit()
         started = time.monotonic()
         release = threading.Timer(1.0, lambda: other._conn.cursor().execute("SELECT RELEASE_LOCK(%s)", (turn,)))
         release.start()
         with self.assertRaises(RuntimeError), store.transaction():
-            store.create_user(f"bulk2@{domain}", f"Turnbulk {run}", (Roles.MEMBER,), None, members[0], runner)
+            store.create_user(f"waiting@{domain}", f"Turnwaiting {run}", (Roles.MEMBER,), None, members[2], runner)
             self.assertGreaterEqual(time.monotonic() - started, 0.9, "it waited for the other worker's turn")
             raise RuntimeError("rolled back")
         release.join()
         self.assertIsNone(holder())
-        self.assertFalse(frappe.db.exists("User", f"bulk2@{domain}"))
+        self.assertFalse(frappe.db.exists("User", f"waiting@{domain}"))
 
 
 def _clean_up_turns(domain: str, members: list[str], other) -> None:
