@@ -26,6 +26,7 @@ from verenigingen.frappe_host.imports import (
     start_accounts_for_import,
 )
 from verenigingen.frappe_host.members import account_of_member
+from verenigingen.mijnrood import ExportError
 
 
 def import_mijnrood(path: str, create_accounts: bool = True) -> dict:
@@ -73,7 +74,10 @@ def preview_import(import_name: str) -> dict:
     _require(Roles.ADMINISTRATOR)
     frappe.get_doc(IMPORT, import_name).check_permission("write")
     path, _ = export_path(import_name)
-    return _engine(preview.preview_import, import_name, path)
+    try:
+        return _engine(preview.preview_import, import_name, path)
+    except ExportError as exc:  # a file that is no Mijnrood export: its one-line reason, never a traceback
+        raise frappe.ValidationError(str(exc)) from None
 
 
 @frappe.whitelist()
@@ -134,7 +138,6 @@ def request_account(member: str) -> dict:
     """Desk's Create Account on a Member: the individual path, as the session user."""
     frappe.get_doc("Member", member).check_permission("read")
     request = _engine(queue_account_creation_for_member, frappe_host(), frappe.session.user, member)
-    frappe.db.commit()  # the job is enqueued after commit
     return {"request": request, "linked": request is None}
 
 

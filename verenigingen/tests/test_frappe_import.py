@@ -534,6 +534,14 @@ class TestDeskEntryPoints(WorkersCase):
         self.assertEqual((status["status"], status["successful_records"]), ("Completed", 3))
         self.assertEqual(frappe.db.get_value(IMPORT, name, "bulk_operation_tracker"), started["tracker"]["name"])
 
+    def test_validate_says_in_one_line_why_a_file_is_no_export(self):
+        name = new_import(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "pasfoto.png", False)
+        with self.assertRaises(frappe.ValidationError) as caught:
+            api.preview_import(name)
+        reason = str(caught.exception)
+        self.assertEqual(len(reason.splitlines()), 1, reason)
+        self.assertNotIn("Traceback", reason)
+
     def test_a_manager_may_neither_validate_nor_start(self):
         name = new_import(self.export(1).read_bytes(), "one.csv", False)
         manager = f"desk-manager@{DOMAIN}"
