@@ -26,6 +26,7 @@ from verenigingen.frappe_host.imports import (
     start_accounts_for_import,
 )
 from verenigingen.frappe_host.members import account_of_member
+from verenigingen.frappe_host.translate import reason_of
 from verenigingen.mijnrood import ExportError
 
 
@@ -77,7 +78,7 @@ def preview_import(import_name: str) -> dict:
     try:
         return _engine(preview.preview_import, import_name, path)
     except ExportError as exc:  # a file that is no Mijnrood export: its one-line reason, never a traceback
-        raise frappe.ValidationError(str(exc)) from None
+        raise frappe.ValidationError(reason_of(exc)) from None
 
 
 @frappe.whitelist()

@@ -5,6 +5,7 @@ from stdnum.exceptions import ValidationError
 from stdnum.nl import postcode as nl_postcode
 
 from verenigingen.dutch.errors import InvalidValue
+from verenigingen.text import Text
 
 DEFAULT_COUNTRY = "NL"
 _ALPHA_2 = frozenset(country.alpha_2 for country in pycountry.countries)
@@ -33,7 +34,7 @@ def clean_country(value: str) -> str:
     try:
         return pycountry.countries.lookup(text).alpha_2
     except LookupError:
-        raise InvalidValue("invalid_country", "not a country code (use two letters, e.g. NL)") from None
+        raise InvalidValue("invalid_country", Text("not a country code (use two letters, e.g. NL)")) from None
 
 
 def clean_postcode(value: str, country: str) -> str:
@@ -45,5 +46,8 @@ def clean_postcode(value: str, country: str) -> str:
     except ValidationError:
         raise InvalidValue(
             "invalid_postcode",
-            "not a Dutch postcode (four digits, not starting with 0, then two letters, not SA, SD or SS, e.g. 1234 AB)",
+            Text(
+                "not a Dutch postcode (four digits, not starting with 0, then two letters, not SA, SD or SS, "
+                "e.g. 1234 AB)"
+            ),
         ) from None

@@ -9,11 +9,12 @@ from schwifty.exceptions import (
 )
 
 from verenigingen.dutch.errors import InvalidValue
+from verenigingen.text import Text
 
 _REASONS = {
-    InvalidChecksumDigits: "its check digits do not match (a typing error?)",
-    InvalidLength: "its length is wrong for its country",
-    InvalidCountryCode: "it does not start with a known country code",
+    InvalidChecksumDigits: Text("its check digits do not match (a typing error?)"),
+    InvalidLength: Text("its length is wrong for its country"),
+    InvalidCountryCode: Text("it does not start with a known country code"),
 }
 
 
@@ -22,8 +23,8 @@ def clean_iban(value: str) -> IBAN:
     try:
         return IBAN(value)
     except SchwiftyException as exc:
-        reason = _REASONS.get(type(exc), "its structure is wrong for its country")
-        raise InvalidValue("invalid_iban", f"not a valid IBAN: {reason}") from None
+        reason = _REASONS.get(type(exc), Text("its structure is wrong for its country"))
+        raise InvalidValue("invalid_iban", Text("not a valid IBAN: {reason}", reason=reason)) from None
 
 
 _bank_code_known: dict[str, bool] = {}

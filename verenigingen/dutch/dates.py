@@ -5,6 +5,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 
 from verenigingen.dutch.errors import InvalidValue
+from verenigingen.text import Text
 
 # dd-mm-yyyy, d-m-yyyy, dd/mm/yyyy, dd.mm.yyyy (one separator throughout), optional midnight time.
 _DAY_FIRST = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
@@ -33,13 +34,17 @@ def parse_date(value: str) -> date:
     elif match := _DAY_FIRST.fullmatch(text):
         day, month, year = int(match[1]), int(match[3]), int(match[4])
     else:
-        raise InvalidValue("invalid_date", "not a date; use day-month-year (31-12-1990) or year-month-day (1990-12-31)")
+        raise InvalidValue(
+            "invalid_date", Text("not a date; use day-month-year (31-12-1990) or year-month-day (1990-12-31)")
+        )
     try:
         parsed = date(year, month, day)
     except ValueError:
-        raise InvalidValue("invalid_date", f"day {day} of month {month} of {year} does not exist") from None
+        raise InvalidValue(
+            "invalid_date", Text("day {day} of month {month} of {year} does not exist", day=day, month=month, year=year)
+        ) from None
     if parsed < EARLIEST:
-        raise InvalidValue("invalid_date", f"a date before {EARLIEST.year} is not plausible")
+        raise InvalidValue("invalid_date", Text("a date before {year} is not plausible", year=EARLIEST.year))
     return parsed
 
 
@@ -47,7 +52,7 @@ def parse_birth_date(value: str, today: date) -> date:
     """A birth date must be a real date and not in the future."""
     born = parse_date(value)
     if born > today:
-        raise InvalidValue("future_date", "birth date lies in the future")
+        raise InvalidValue("future_date", Text("birth date lies in the future"))
     return born
 
 

@@ -10,6 +10,7 @@ import re
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from verenigingen.dutch.errors import InvalidValue
+from verenigingen.text import Text
 
 _PLAIN_ADDRESS = re.compile(
     r"(?=.{6,254}$)"  # the whole address fits the length limits
@@ -37,10 +38,11 @@ def clean_email(value: str) -> str:
         return address
     if len(address.rpartition("@")[0]) > MAX_LOCAL_PART:
         raise InvalidValue(
-            "invalid_email", f"not a valid e-mail address: more than {MAX_LOCAL_PART} characters before the @"
+            "invalid_email",
+            Text("not a valid e-mail address: more than {limit} characters before the @", limit=MAX_LOCAL_PART),
         )
     try:
         validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidValue("invalid_email", f"not a valid e-mail address: {exc}") from None
+        raise InvalidValue("invalid_email", Text("not a valid e-mail address: {reason}", reason=str(exc))) from None
     return address

@@ -6,6 +6,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from verenigingen.dutch.errors import InvalidValue
+from verenigingen.text import Text
 
 # Select values of the Member DocType, keyed by the Dutch words exports use.
 BILLING_FREQUENCIES = {
@@ -65,7 +66,7 @@ def parse_amount(value: str) -> Decimal:
     elif match := _AMOUNT_DOT_DECIMAL.fullmatch(text):
         whole, cents = match[1], match[2]
     else:
-        raise InvalidValue("invalid_amount", "not an amount in euros (e.g. 12,50)")
+        raise InvalidValue("invalid_amount", Text("not an amount in euros (e.g. 12,50)"))
     return Decimal(f"{whole}.{cents.ljust(2, '0')}")
 
 
@@ -75,7 +76,7 @@ def parse_billing_frequency(value: str) -> str:
         return BILLING_FREQUENCIES[" ".join(value.lower().split())]
     except KeyError:
         raise InvalidValue(
-            "invalid_billing_frequency", "unknown payment period; use maandelijks, kwartaal, halfjaar or jaar"
+            "invalid_billing_frequency", Text("unknown payment period; use maandelijks, kwartaal, halfjaar or jaar")
         ) from None
 
 
@@ -99,8 +100,10 @@ def parse_membership_type(value: str, extra: Mapping[str, str] | None = None) ->
             return name.strip(), status
     raise UnknownMembershipType(
         "unknown_membership_type",
-        "unknown membership type: the member is imported without a status, so gets no account; "
-        "map the name to a status in the settings (VERENIGINGEN_MEMBERSHIP_TYPES) if it should",
+        Text(
+            "unknown membership type: the member is imported without a status, so gets no account; "
+            "map the name to a status in the settings (VERENIGINGEN_MEMBERSHIP_TYPES) if it should"
+        ),
     )
 
 
@@ -112,7 +115,11 @@ def parse_extra_types(text: str) -> dict[str, str]:
         if not name.strip() or status.strip() not in STATUSES:
             raise InvalidValue(
                 "invalid_membership_types",
-                f"{item.strip()!r} is not NAME=STATUS with a status among {', '.join(STATUSES)}",
+                Text(
+                    "{item!r} is not NAME=STATUS with a status among {statuses}",
+                    item=item.strip(),
+                    statuses=", ".join(STATUSES),
+                ),
             )
         types[name.strip()] = status.strip()
     return types
@@ -124,7 +131,7 @@ def clean_mollie_id(value: str, prefix: str) -> str:
     if not text.startswith(prefix) or not _MOLLIE_ID.fullmatch(text):
         raise InvalidValue(
             "invalid_mollie_id",
-            f"must be {prefix} followed by 4 to 64 letters or digits (e.g. {prefix}8uXkq2XsJk)",
+            Text("must be {prefix} followed by 4 to 64 letters or digits (e.g. {prefix}8uXkq2XsJk)", prefix=prefix),
         )
     return text
 
@@ -136,5 +143,5 @@ def clean_member_id(value: str) -> str:
     """Lidnr.: letters, digits, '-' or '_', at most 30 characters."""
     text = value.strip()
     if not _MEMBER_ID.fullmatch(text):
-        raise InvalidValue("invalid_member_id", "a member number has only letters, digits, '-' or '_'")
+        raise InvalidValue("invalid_member_id", Text("a member number has only letters, digits, '-' or '_'"))
     return text

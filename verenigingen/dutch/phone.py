@@ -12,6 +12,7 @@ import phonenumbers
 from phonenumbers import PhoneNumber
 
 from verenigingen.dutch.errors import InvalidValue
+from verenigingen.text import Text
 
 _E164 = phonenumbers.PhoneNumberFormat.E164
 _DUTCH_NUMBER = re.compile(r"(?:\+31|0031|0)([1-9]\d{8})")
@@ -33,9 +34,9 @@ def parse_phone(value: str, region: str = "NL") -> PhoneNumber:
         try:
             number = phonenumbers.parse(value, region)
         except phonenumbers.NumberParseException:
-            raise InvalidValue("invalid_phone", "not a telephone number") from None
+            raise InvalidValue("invalid_phone", Text("not a telephone number")) from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidValue("invalid_phone", "not a valid telephone number for its country")
+        raise InvalidValue("invalid_phone", Text("not a valid telephone number for its country"))
     return number
 
 

@@ -15,6 +15,7 @@ from verenigingen.frappe_host.files import IMPORT, refused_accounts_file, reject
 from verenigingen.frappe_host.host import frappe_host
 from verenigingen.frappe_host.importer import FrappeImporter, ImportResult
 from verenigingen.frappe_host.status import tracker_dict, unsent
+from verenigingen.frappe_host.translate import reason_of
 from verenigingen.mijnrood import ExportError
 from verenigingen.mijnrood.updates import REFUSE
 
@@ -96,9 +97,10 @@ def run_import(
         result, export = FrappeImporter(import_name).run(path, progress=progress)
     except (ExportError, PermissionDenied) as exc:
         frappe.db.rollback()
-        _set(import_name, {"status": "Failed", "error_message": str(exc)})
+        reason = reason_of(exc)
+        _set(import_name, {"status": "Failed", "error_message": reason})
         error = frappe.PermissionError if isinstance(exc, PermissionDenied) else frappe.ValidationError
-        raise error(str(exc)) from None
+        raise error(reason) from None
     stem = Path(file_name).stem
     rejected_url = (
         rejected_rows_file(import_name, stem, export.header_cells, result.rejected) if result.rejected else None

@@ -7,6 +7,7 @@ import frappe
 from frappe import _
 
 from verenigingen.frappe_host.importer import FrappeImporter
+from verenigingen.frappe_host.translate import translated
 from verenigingen.mijnrood.rows import Problem
 from verenigingen.mijnrood.updates import REFUSE
 
@@ -41,7 +42,7 @@ def preview_import(import_name: str, path: str) -> dict:
     def note(kind: str, problem: Problem) -> None:
         counts[kind] += 1
         if len(problems) < PROBLEMS_SHOWN:
-            problems.append({"kind": kind, **problem.as_dict()})
+            problems.append({"kind": kind, **problem.as_dict(), "message": translated(problem.message)})
 
     for problem in export.file_warnings:
         note("warning", problem)

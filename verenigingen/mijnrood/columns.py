@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass
 
 from verenigingen.mijnrood.errors import ExportError
+from verenigingen.text import Text
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,10 @@ class HeaderMap:
     def from_header(cls, cells: list[str]) -> "HeaderMap":
         if any(header_key(cell) in _SUPPORTER_HEADERS for cell in cells):
             raise ExportError(
-                "this is an export of support members (it has a column 'Steunlidnr.'), not of members; "
-                "supporters are not imported as members"
+                Text(
+                    "this is an export of support members (it has a column 'Steunlidnr.'), not of members; "
+                    "supporters are not imported as members"
+                )
             )
         positions: dict[str, int] = {}
         ignored = []
@@ -85,14 +88,18 @@ class HeaderMap:
                 continue
             if field in positions:
                 raise ExportError(
-                    f"columns {positions[field] + 1} and {index + 1} are both "
-                    f"'{COLUMN_BY_FIELD[field].label}'; keep one of them"
+                    Text(
+                        "columns {first} and {second} are both '{column}'; keep one of them",
+                        first=positions[field] + 1,
+                        second=index + 1,
+                        column=COLUMN_BY_FIELD[field].label,
+                    )
                 )
             positions[field] = index
         missing = [column.label for column in COLUMNS if column.required and column.field not in positions]
         if missing:
             names = " and ".join(repr(label) for label in missing)
-            raise ExportError(
-                f"required column {names} is missing" if len(missing) == 1 else f"required columns {names} are missing"
-            )
+            if len(missing) == 1:
+                raise ExportError(Text("required column {names} is missing", names=names))
+            raise ExportError(Text("required columns {names} are missing", names=names))
         return cls(positions, len(cells), tuple(ignored))

@@ -8,6 +8,7 @@ from verenigingen.mijnrood.columns import HeaderMap
 from verenigingen.mijnrood.errors import ExportError
 from verenigingen.mijnrood.rows import Problem, RowResult, is_blank, match_key, only_markers, validate_row
 from verenigingen.mijnrood.source import delimiter_name, detect_delimiter, detect_encoding, read_rows
+from verenigingen.text import Text
 
 
 class MijnroodExport:
@@ -27,7 +28,7 @@ class MijnroodExport:
         """``membership_types``: the association's own membership names and their status ({'Erelid': 'Active'})."""
         self.path = Path(path)
         if not self.path.is_file():
-            raise ExportError(f"no such file: {self.path}")
+            raise ExportError(Text("no such file: {path}", path=str(self.path)))
         self.encoding = detect_encoding(self.path, encoding)
         self.delimiter = detect_delimiter(self.path, self.encoding)
         self.today = today or date.today()
@@ -44,8 +45,10 @@ class MijnroodExport:
                     1,
                     "membership_type",
                     "no_status_column",
-                    "the file has no Lidmaatschapstype column: the members are imported without a status, so "
-                    "nobody gets an account until a status is known",
+                    Text(
+                        "the file has no Lidmaatschapstype column: the members are imported without a status, so "
+                        "nobody gets an account until a status is known"
+                    ),
                     None,
                 )
             )
@@ -73,7 +76,8 @@ class MijnroodExport:
         for number, cells in self._member_rows():
             if only_markers(cells):
                 result = RowResult(number, cells)
-                result.skip(None, "empty_row", "only empty markers (such as - or n.v.t.): nobody's row", None)
+                nobody = Text("only empty markers (such as - or n.v.t.): nobody's row")
+                result.skip(None, "empty_row", nobody, None)
                 yield result
                 continue
             result = validate_row(number, cells, self.header, self.today, self.membership_types)
@@ -87,8 +91,11 @@ class MijnroodExport:
                 result.error(
                     None,
                     "continued_row",
-                    f"the rest of row {short[0]}, cut off by a line break inside a value without quotes; "
-                    f"join the two rows into one",
+                    Text(
+                        "the rest of row {row}, cut off by a line break inside a value without quotes; join the two "
+                        "rows into one",
+                        row=short[0],
+                    ),
                     None,
                 )
             short = (number, len(cells)) if len(cells) < self.header.width else None
@@ -98,13 +105,18 @@ class MijnroodExport:
                     continue
                 key = match_key(value)
                 if key in seen:
-                    what = f"Lidnr. {value}" if field == "member_id" else "e-mail address"
-                    result.error(
-                        field,
-                        "duplicate",
-                        f"the same {what} as row {seen[key]}; if this is another person, give them their own",
-                        value,
-                    )
+                    if field == "member_id":
+                        same = Text(
+                            "the same Lidnr. {value} as row {row}; if this is another person, give them their own",
+                            value=value,
+                            row=seen[key],
+                        )
+                    else:
+                        same = Text(
+                            "the same e-mail address as row {row}; if this is another person, give them their own",
+                            row=seen[key],
+                        )
+                    result.error(field, "duplicate", same, value)
                 else:
                     seen[key] = result.row
             yield result

@@ -24,6 +24,7 @@ from verenigingen.dutch.names import clean_name, clean_tussenvoegsel, full_name
 from verenigingen.dutch.phone import clean_phone, phone_in_text
 from verenigingen.mijnrood.columns import COLUMN_BY_FIELD, HeaderMap
 from verenigingen.mijnrood.formulas import NEUTRALISER, RISKY_FIRST, is_formula, is_plain_number, neutralised
+from verenigingen.text import Text
 
 # The Member fields a record carries, in DocType order; paid/privacy_accepted are kept as given.
 MEMBER_FIELDS = (
@@ -134,12 +135,12 @@ def only_markers(cells: list[str]) -> bool:
 def _formula_problem(field_name: str, raw: str, text: str) -> str | None:
     """Why a spreadsheet would run this cell as a formula (CSV injection), or None when it would not."""
     if neutralised(text):
-        return "a formula neutralised with a leading ' (in a rejected-rows file); remove it or correct the value"
+        return Text("a formula neutralised with a leading ' (in a rejected-rows file); remove it or correct the value")
     if not is_formula(raw) and not is_formula(text):
         return None
     if field_name in SIGNED_FIELDS and is_plain_number(text):
         return None
-    return "starts like a spreadsheet formula; remove the leading character"
+    return Text("starts like a spreadsheet formula; remove the leading character")
 
 
 class _RowValidator:
@@ -172,7 +173,8 @@ class _RowValidator:
     def free_text(self, name: str) -> str | None:
         text = self.text.get(name)
         if text is not None and len(text) > TEXT_LIMITS[name]:
-            self.result.error(name, "too_long", f"longer than {TEXT_LIMITS[name]} characters", self.raw[name])
+            too_long = Text("longer than {limit} characters", limit=TEXT_LIMITS[name])
+            self.result.error(name, "too_long", too_long, self.raw[name])
             return None
         return text
 
@@ -186,10 +188,11 @@ class _RowValidator:
         except InvalidValue:
             found = phone_in_text(text, country)
         if found:
-            self.result.warn("phone", "phone_from_text", "the one telephone number in the text is kept", text)
+            kept = Text("the one telephone number in the text is kept")
+            self.result.warn("phone", "phone_from_text", kept, text)
         else:
             self.result.warn(
-                "phone", "unreadable_phone", "no telephone number in it: the member is imported without one", text
+                "phone", "unreadable_phone", Text("no telephone number in it: the member is imported without one"), text
             )
         return found
 
@@ -206,13 +209,15 @@ class _RowValidator:
     def chapter(self) -> str | None:
         text = self.free_text("chapter")
         if text is not None and text.endswith("*"):
-            self.result.warn("chapter", "chapter_marker", "the trailing * is not part of the chapter's name", text)
+            marker = Text("the trailing * is not part of the chapter's name")
+            self.result.warn("chapter", "chapter_marker", marker, text)
             text = text.rstrip("* ") or None
         return text
 
     def require(self, name: str) -> None:
         if name not in self.text and not any(p.field == name for p in self.result.errors):
-            self.result.error(name, "required", f"{COLUMN_BY_FIELD[name].label} is required", self.raw.get(name))
+            required = Text("{column} is required", column=COLUMN_BY_FIELD[name].label)
+            self.result.error(name, "required", required, self.raw.get(name))
 
 
 def validate_row(
@@ -227,7 +232,7 @@ def validate_row(
         result.skip(
             "membership_type",
             "double_registration",
-            "a double registration (Dubbel) in Mijnrood: only the member's own row is imported",
+            Text("a double registration (Dubbel) in Mijnrood: only the member's own row is imported"),
             raw["membership_type"],
         )
         return result
@@ -236,15 +241,23 @@ def validate_row(
         result.error(
             None,
             "extra_cells",
-            f"the row has {len(cells)} cells but the header {header.width}; does a value need quotes?",
+            Text(
+                "the row has {cells} cells but the header {width}; does a value need quotes?",
+                cells=len(cells),
+                width=header.width,
+            ),
             None,
         )
     elif len(cells) < header.width:
         result.error(
             None,
             "short_row",
-            f"the row has {len(cells)} cells but the header {header.width}: a line break inside a value without "
-            "quotes cuts a row in two; join the parts into one row",
+            Text(
+                "the row has {cells} cells but the header {width}: a line break inside a value without quotes cuts "
+                "a row in two; join the parts into one row",
+                cells=len(cells),
+                width=header.width,
+            ),
             None,
         )
     check.require("first_name")
@@ -264,16 +277,18 @@ def validate_row(
         result.warn(
             "dues_amount",
             "implausible_amount",
-            f"more than {PLAUSIBLE_MAXIMUM_AMOUNT} euros per period: is it a typo?",
+            Text("more than {amount} euros per period: is it a typo?", amount=PLAUSIBLE_MAXIMUM_AMOUNT),
             raw["dues_amount"],
         )
 
     if email is None and "email" not in check.text:
         result.warn("email", "no_email", "no e-mail address: the member is imported but gets no account", None)
     if birth_date is not None and age_on(birth_date, today) < MINIMUM_VOLUNTEER_AGE:
-        result.warn("birth_date", "under_16", "younger than 16: cannot become a volunteer", raw["birth_date"])
+        young = Text("younger than 16: cannot become a volunteer")
+        result.warn("birth_date", "under_16", young, raw["birth_date"])
     if iban is not None and has_unknown_dutch_bank(iban):
-        result.warn("iban", "unknown_bank_code", f"no Dutch bank uses code {iban.bank_code}", raw["iban"])
+        unknown = Text("no Dutch bank uses code {code}", code=iban.bank_code)
+        result.warn("iban", "unknown_bank_code", unknown, raw["iban"])
 
     result.values = {
         "member_id": check.clean("member_id", clean_member_id),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from verenigingen.mijnrood.columns import recognised_count
 from verenigingen.mijnrood.errors import ExportError
+from verenigingen.text import Text
 
 DELIMITERS = (";", ",", "\t")
 _CHUNK = 1 << 20
@@ -34,7 +35,7 @@ def _first_undecodable(path: Path, encoding: str) -> int | None:
     with path.open("rb") as stream:
         while chunk := stream.read(_CHUNK):
             if b"\0" in chunk:
-                raise ExportError("not a text file: it contains NUL bytes")
+                raise ExportError(Text("not a text file: it contains NUL bytes"))
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as exc:
@@ -58,14 +59,14 @@ def detect_encoding(path: Path, encoding: str | None = None) -> str:
         head = stream.read(4)
     for bom, name in _UNSUPPORTED_BOMS.items():
         if head.startswith(bom) and not head.startswith(codecs.BOM_UTF8):
-            raise ExportError(f"the file is {name}; save it as UTF-8 or Windows-1252 CSV")
+            raise ExportError(Text("the file is {name}; save it as UTF-8 or Windows-1252 CSV", name=name))
     if encoding is not None:
         try:
             info = codecs.lookup(encoding)
         except LookupError:
-            raise ExportError(f"unknown encoding {encoding!r}") from None
+            raise ExportError(Text("unknown encoding {encoding!r}", encoding=encoding)) from None
         if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib: codecs, not text encodings
-            raise ExportError(f"{encoding!r} is not a text encoding (use utf-8 or cp1252)")
+            raise ExportError(Text("{encoding!r} is not a text encoding (use utf-8 or cp1252)", encoding=encoding))
         candidates = ["utf-8-sig" if info.name == "utf-8" else info.name]
     else:
         candidates = ["utf-8-sig", "cp1252"]
@@ -73,14 +74,25 @@ def detect_encoding(path: Path, encoding: str | None = None) -> str:
         try:
             bad = _first_undecodable(path, candidate)
         except UnicodeError as exc:  # UTF-16 without its BOM: the decoder refuses the whole file
-            raise ExportError(f"the file cannot be read as {encoding} ({exc})") from None
+            raise ExportError(
+                Text("the file cannot be read as {encoding} ({reason})", encoding=encoding, reason=str(exc))
+            ) from None
         if bad is None:
             return candidate
     if encoding is not None:
-        raise ExportError(f"line {_line_of(path, bad)} is not valid {encoding} text (byte {bad})")
+        raise ExportError(
+            Text(
+                "line {line} is not valid {encoding} text (byte {byte})",
+                line=_line_of(path, bad),
+                encoding=encoding,
+                byte=bad,
+            )
+        )
     raise ExportError(
-        f"not text in a supported encoding (UTF-8 or Windows-1252): line {_line_of(path, bad)} "
-        f"has a byte neither can decode"
+        Text(
+            "not text in a supported encoding (UTF-8 or Windows-1252): line {line} has a byte neither can decode",
+            line=_line_of(path, bad),
+        )
     )
 
 
@@ -89,7 +101,9 @@ def detect_delimiter(path: Path, encoding: str) -> str:
     with path.open(encoding=encoding, newline="") as stream:
         first_line = stream.readline()
     if not first_line.strip():
-        raise ExportError("no header: the first line of the file is empty" if first_line else "the file is empty")
+        raise ExportError(
+            Text("no header: the first line of the file is empty") if first_line else Text("the file is empty")
+        )
     scores, problem = {}, None
     for delimiter in DELIMITERS:
         try:
@@ -97,10 +111,12 @@ def detect_delimiter(path: Path, encoding: str) -> str:
         except csv.Error as exc:  # a cell over the CSV field limit: not this delimiter, or no header at all
             scores[delimiter], problem = -1, exc
     if problem is not None and max(scores.values()) < 0:
-        raise ExportError(f"row 1 (the header) cannot be read as CSV ({problem})")
+        raise ExportError(Text("row 1 (the header) cannot be read as CSV ({reason})", reason=str(problem)))
     best = max(DELIMITERS, key=lambda d: (scores[d], first_line.count(d)))
     if scores[best] == 0:
-        raise ExportError("no header: the first line names none of the Mijnrood columns (Voornaam, Achternaam, ...)")
+        raise ExportError(
+            Text("no header: the first line names none of the Mijnrood columns (Voornaam, Achternaam, ...)")
+        )
     return best
 
 
@@ -113,4 +129,8 @@ def read_rows(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, 
             for number, cells in enumerate(reader, start=1):
                 yield number, cells
         except csv.Error as exc:
-            raise ExportError(f"row {number + 1} cannot be read as CSV ({exc}); is a quote left open?") from None
+            raise ExportError(
+                Text(
+                    "row {row} cannot be read as CSV ({reason}); is a quote left open?", row=number + 1, reason=str(exc)
+                )
+            ) from None

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from verenigingen.dutch.names import full_name
 from verenigingen.mijnrood.columns import COLUMN_BY_FIELD
 from verenigingen.mijnrood.rows import MEMBER_FIELDS, RowResult, match_key
+from verenigingen.text import Text
 
 IDENTITY_FIELDS = ("member_id", "email")
 # Filled from other columns: present whenever the columns they come from are.
@@ -72,7 +73,9 @@ def _same_name(a, b) -> bool:
 
 
 def _label(member: StoredMember) -> str:
-    return f"Lidnr. {member.values['member_id']}" if member.values.get("member_id") else f"member {member.name}"
+    if member.values.get("member_id"):
+        return Text("Lidnr. {member_id}", member_id=member.values["member_id"])
+    return Text("member {name}", name=member.name)
 
 
 def _refuse(code: str, field_name: str | None, reason: str, member: StoredMember | None = None) -> Decision:
@@ -92,14 +95,15 @@ def decide(
         return _refuse(
             "unrecognisable",
             None,
-            "no Lidnr. and no e-mail address: a later import could not recognise this member; add either",
+            Text("no Lidnr. and no e-mail address: a later import could not recognise this member; add either"),
         )
     stored = by_member_id.get(match_key(member_id)) if member_id else None
     email_owner = by_email.get(match_key(email)) if email else None
     if stored is None and email_owner is not None and not (member_id and email_owner.values.get("member_id")):
         stored = email_owner  # matched by e-mail: the row or the stored member has no Lidnr.
     if email_owner is not None and email_owner is not stored:
-        return _refuse("email_taken", "email", f"the e-mail address belongs to another member ({_label(email_owner)})")
+        taken = Text("the e-mail address belongs to another member ({member})", member=_label(email_owner))
+        return _refuse("email_taken", "email", taken)
     if stored is None:
         return Decision(CREATE, changes={f: record[f] for f in MEMBER_FIELDS})
     return _update(stored, record, present)
@@ -116,24 +120,33 @@ def _update(stored: StoredMember, record: dict, present: frozenset[str]) -> Deci
             return _refuse(
                 "other_person",
                 "member_id",
-                f"{_label(stored)} is stored for another person (neither the name nor the e-mail address "
-                "matches); a new member needs a Lidnr. of their own",
+                Text(
+                    "{member} is stored for another person (neither the name nor the e-mail address matches); a "
+                    "new member needs a Lidnr. of their own",
+                    member=_label(stored),
+                ),
                 stored,
             )
         if record.get("email") is None:
             return _refuse(
                 "other_person",
                 "member_id",
-                f"the name differs from the one stored for {_label(stored)} and the row has no e-mail address "
-                "to confirm it is the same person; add the e-mail address, or change the name in the member",
+                Text(
+                    "the name differs from the one stored for {member} and the row has no e-mail address to "
+                    "confirm it is the same person; add the e-mail address, or change the name in the member",
+                    member=_label(stored),
+                ),
                 stored,
             )
     if email_differs and stored.user:
         return _refuse(
             "account_email",
             "email",
-            f"{_label(stored)} has an account under its stored e-mail address, which an import does not "
-            "change; change the e-mail address of the account first",
+            Text(
+                "{member} has an account under its stored e-mail address, which an import does not change; "
+                "change the e-mail address of the account first",
+                member=_label(stored),
+            ),
             stored,
         )
     changes = {}

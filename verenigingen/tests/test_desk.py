@@ -25,6 +25,7 @@ from frappe.utils.password import update_password
 from verenigingen.accounts.individual import process_individual_request, queue_account_creation_for_member
 from verenigingen.accounts.states import Roles
 from verenigingen.frappe_host.host import frappe_host
+from verenigingen.frappe_host.imports import new_import
 from verenigingen.tests.test_frappe_import import DOMAIN, RUN, ImportCase, Workers
 
 CHROMIUM = os.environ.get("VERENIGINGEN_CHROMIUM", "/usr/bin/chromium")
@@ -164,6 +165,21 @@ class TestDesk(ImportCase):
             "Accounts aanmaken na de import"
         )
         self.shot(page, "import-nl")
+
+        # The preview of an export with a row without first name, all in Dutch.
+        export = self.export(3, broken=1)
+        frappe.set_user(self.dutch_admin)
+        try:
+            name = new_import(export.read_bytes(), export.name, False)
+        finally:
+            frappe.set_user(self.runner)
+        self.open(page, f"mijnrood-csv-import/{name}")
+        self.button(page, "Controleren").click()
+        preview = page.locator(".verenigingen-preview")
+        expect(preview.locator(".verenigingen-preview-summary")).to_contain_text("4 rijen. 3 nieuwe leden")
+        expect(preview.locator(".verenigingen-problems")).to_contain_text("Voornaam is verplicht")
+        expect(preview.locator(".verenigingen-problems")).to_contain_text("Voornaam")  # the column's own label
+        self.shot(page, "import-preview-nl")
 
     def test_a_member_sees_none_of_it(self):
         page = self.page_as(self.member_user)

@@ -1,0 +1,22 @@
+"""Messages that keep their template and values, so that a host that speaks the user's language (the Frappe
+app, through its translation files) can say them in Dutch; everywhere else they are the plain English
+string they are equal to."""
+
+
+class Text(str):
+    """``Text("{count} rows", count=3) == "3 rows"``, with ``.template`` and ``.values`` kept."""
+
+    template: str
+    values: dict
+
+    def __new__(cls, template: str, **values) -> "Text":
+        text = super().__new__(cls, template.format(**values))
+        text.template, text.values = template, values
+        return text
+
+    def __reduce__(self):  # pickled (a job's arguments, a copy) as what it is, template included
+        return _rebuild, (self.template, self.values)
+
+
+def _rebuild(template: str, values: dict) -> Text:
+    return Text(template, **values)
