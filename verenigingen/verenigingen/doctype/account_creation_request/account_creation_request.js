@@ -6,7 +6,9 @@ frappe.ui.form.on("Account Creation Request", {
 		clearTimeout(frm.verenigingen_timer);
 		if (["Requested", "Queued", "Processing"].includes(frm.doc.status)) {
 			// A worker moves it on without saving this form: look again in a moment.
-			frm.verenigingen_timer = setTimeout(() => frm.reload_doc(), 2000);
+			frm.verenigingen_timer = setTimeout(() => {
+				if (frappe.get_route_str() === `Form/${frm.doctype}/${frm.doc.name}`) frm.reload_doc();
+			}, 2000); // only while the form is on screen
 		}
 		const colours = {
 			Requested: "gray",

@@ -36,7 +36,9 @@ frappe.ui.form.on("Bulk Operation Tracker", {
 			return;
 		}
 		if (!TRACKER_FINISHED.includes(status.status)) {
-			frm.verenigingen_timer = setTimeout(() => frm.trigger("show_status"), TRACKER_POLL_MS);
+			frm.verenigingen_timer = setTimeout(() => {
+				if (frappe.get_route_str() === `Form/${frm.doctype}/${frm.doc.name}`) frm.trigger("show_status");
+			}, TRACKER_POLL_MS); // only while the form is on screen
 		}
 	},
 });

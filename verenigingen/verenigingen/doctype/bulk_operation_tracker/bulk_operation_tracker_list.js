@@ -33,7 +33,10 @@ frappe.listview_settings["Bulk Operation Tracker"] = {
 		const finished = frappe.listview_settings["Bulk Operation Tracker"].finished;
 		const running = (listview.data || []).some((d) => !finished.includes(d.status));
 		if (running) {
-			listview.verenigingen_timer = setTimeout(() => listview.refresh(), 5000);
+			listview.verenigingen_timer = setTimeout(() => {
+				const [view, doctype] = frappe.get_route();
+				if (view === "List" && doctype === "Bulk Operation Tracker") listview.refresh(); // on screen only
+			}, 5000);
 		}
 	},
 };

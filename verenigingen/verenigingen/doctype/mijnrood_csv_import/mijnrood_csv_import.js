@@ -33,7 +33,9 @@ frappe.ui.form.on("Mijnrood CSV Import", {
 		}
 		if (status === "Importing") {
 			frm.dashboard.show_progress(__("Import"), 0, __("Importing in the background…"));
-			frm.verenigingen_timer = setTimeout(() => frm.reload_doc(), IMPORT_POLL_MS);
+			frm.verenigingen_timer = setTimeout(() => {
+				if (frappe.get_route_str() === `Form/${frm.doctype}/${frm.doc.name}`) frm.reload_doc();
+			}, IMPORT_POLL_MS); // only while the form is on screen
 		}
 		if (status === "Completed") {
 			frm.trigger("show_outcome");
