@@ -157,6 +157,6 @@ def _engine(function, *args):
         frappe.db.commit()
         return result
     except PermissionDenied as exc:
-        raise frappe.PermissionError(str(exc)) from None
+        raise frappe.PermissionError(reason_of(exc)) from None
     except AccountCreationError as exc:
-        raise frappe.ValidationError(str(exc)) from None
+        raise frappe.ValidationError(reason_of(exc)) from None

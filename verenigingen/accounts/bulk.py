@@ -16,6 +16,7 @@ from verenigingen.accounts.ports import AuditEntry, Host, NewRequest, NewTracker
 from verenigingen.accounts.slots import BatchSlot, SlotLost, take_slot
 from verenigingen.accounts.states import RequestStatus, TrackerStatus
 from verenigingen.accounts.trackers import MEMBER, TRACKER, complete_tracker_if_done, seal_tracker
+from verenigingen.text import Text
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def queue_bulk_account_creation_for_members(
     role_tuple = tuple(roles or (settings.default_role,))
     with store.transaction():
         actor_roles = store.roles_of(actor)
-        require_any_role(actor, actor_roles, BULK_ROLES, "create accounts in bulk")
+        require_any_role(actor, actor_roles, BULK_ROLES, Text("create accounts in bulk"))
         require_grantable(actor_roles, role_tuple, role_profile, settings.default_role)
         checked = check_members(store, list(dict.fromkeys(member_names)), settings.eligible_statuses)
     if checked.link:

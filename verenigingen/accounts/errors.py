@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 
 from verenigingen.accounts.states import ErrorCategory
+from verenigingen.text import Text
 
 
 class AccountCreationError(Exception):
@@ -203,7 +204,7 @@ def classify(exc: BaseException) -> str:
 def describe(exc: BaseException) -> str:
     """A failure reason safe to store: the type and the engine's own message, never raw data values."""
     if isinstance(exc, AccountCreationError):
-        return str(exc)
+        return exc.args[0] if exc.args and isinstance(exc.args[0], Text) else str(exc)  # a Text stays one
     code = database_code(exc)
     if code is not None:
         known = CONFLICT_CODES.get(code) or PASSING_CODES.get(code)

@@ -10,6 +10,7 @@ from verenigingen.accounts.permissions import INDIVIDUAL_ROLES, require_any_role
 from verenigingen.accounts.ports import ENQUEUED, AuditEntry, Host, NewRequest
 from verenigingen.accounts.states import RequestStatus
 from verenigingen.accounts.trackers import MEMBER, REQUEST
+from verenigingen.text import Text
 
 
 def queue_account_creation_for_member(
@@ -25,7 +26,7 @@ def queue_account_creation_for_member(
     granted = tuple(roles or (settings.default_role,))
     with store.transaction():
         actor_roles = store.roles_of(actor)
-        require_any_role(actor, actor_roles, INDIVIDUAL_ROLES, "create accounts")
+        require_any_role(actor, actor_roles, INDIVIDUAL_ROLES, Text("create accounts"))
         require_grantable(actor_roles, granted, role_profile, settings.default_role)
         checked = check_members(store, [member], settings.eligible_statuses)
         if checked.refused:

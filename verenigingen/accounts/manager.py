@@ -20,6 +20,9 @@ from verenigingen.accounts.ports import AuditEntry, Host, MemberView, RequestVie
 from verenigingen.accounts.slots import BatchSlot
 from verenigingen.accounts.states import ErrorCategory, RequestStatus
 from verenigingen.accounts.trackers import REQUEST
+from verenigingen.text import Text
+
+UNKNOWN = Text("unknown")
 
 
 class _ClaimLost(Exception):
@@ -159,7 +162,7 @@ class AccountCreationManager:
                 self._audit(request, RequestStatus.PROCESSING, RequestStatus.QUEUED, note)
                 return "retry"
             if category == ErrorCategory.RETRYABLE:
-                reason = f"gave up after {settings.max_retries} retries: {reason}"
+                reason = Text("gave up after {retries} retries: {reason}", retries=settings.max_retries, reason=reason)
             if not store.finish_request(
                 request.name,
                 owner,
@@ -180,7 +183,7 @@ class AccountCreationManager:
         transaction, so that a role revoked during a batch stops its remaining members."""
         roles = self.host.store.roles_of(request.requested_by)
         allowed = BULK_ROLES if request.tracker else INDIVIDUAL_ROLES
-        require_any_role(request.requested_by, roles, allowed, "create accounts")
+        require_any_role(request.requested_by, roles, allowed, Text("create accounts"))
         require_grantable(roles, request.roles, request.role_profile, self.host.settings.default_role)
 
     def _create_or_link(self, request: RequestView) -> str:
@@ -188,14 +191,14 @@ class AccountCreationManager:
         # Locked until this transaction ends: an import changing the e-mail waits instead of slipping in.
         member = store.lock_member(request.source_record)
         if member is None:
-            raise PermanentError("the member no longer exists")
+            raise PermanentError(Text("the member no longer exists"))
         if member.user:
             return member.user  # done before (a job that ran twice): nothing more to do
         # The member as it is now, not as it was when queued: an import may have changed it since.
         if not member.email:
-            raise ValidationFailed("the member no longer has an e-mail address")
+            raise ValidationFailed(Text("the member no longer has an e-mail address"))
         if member.status not in self.host.settings.eligible_statuses:
-            raise ValidationFailed(f"the member's status is now {member.status or 'unknown'}")
+            raise ValidationFailed(Text("the member's status is now {status}", status=member.status or UNKNOWN))
         existing = store.find_user(member.email)
         if existing is not None:
             return self._link_existing(request, member, existing.name, existing.member, existing.full_name)
@@ -214,7 +217,7 @@ class AccountCreationManager:
         self, request: RequestView, member: MemberView, user: str, user_member: str | None, full_name: str
     ) -> str:
         if user_member not in (None, member.name) or not same_person(full_name, member.full_name):
-            raise DuplicateUserError("a user with this e-mail address already exists for someone else")
+            raise DuplicateUserError(Text("a user with this e-mail address already exists for someone else"))
         link_existing_user(self.host.store, member.name, user, request.roles, request.requested_by)
         return user
 

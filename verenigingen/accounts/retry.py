@@ -10,6 +10,7 @@ from verenigingen.accounts.permissions import BULK_ROLES, require_any_role
 from verenigingen.accounts.ports import AuditEntry, Host, RequestView
 from verenigingen.accounts.states import RequestStatus, TrackerStatus
 from verenigingen.accounts.trackers import REQUEST, TRACKER
+from verenigingen.text import Text
 
 
 @dataclass
@@ -29,7 +30,7 @@ def retry_failed_requests(
     """
     store, now, report = host.store, host.clock(), RetryReport()
     with store.transaction():
-        require_any_role(actor, store.roles_of(actor), BULK_ROLES, "retry failed account requests")
+        require_any_role(actor, store.roles_of(actor), BULK_ROLES, Text("retry failed account requests"))
         failed = store.failed_requests(tracker)
         if request is not None:
             named = next((r for r in failed if r.name == request), None)

@@ -32,6 +32,7 @@ from verenigingen.mijnrood.updates import (
     present_fields,
     remember,
 )
+from verenigingen.text import Text
 
 CHUNK = 500
 SAVE_ERRORS = (frappe.ValidationError, frappe.DuplicateEntryError, frappe.PermissionError, pymysql.err.IntegrityError)
@@ -91,7 +92,7 @@ class FrappeImporter:
         self.user = frappe.session.user
 
     def open(self, path: str | Path, encoding: str | None = None) -> MijnroodExport:
-        require_any_role(self.user, set(frappe.get_roles(self.user)), BULK_ROLES, "import members")
+        require_any_role(self.user, set(frappe.get_roles(self.user)), BULK_ROLES, Text("import members"))
         types = dict(account_settings().membership_types)
         export = MijnroodExport(path, encoding, membership_types=types)
         self.present = present_fields(frozenset(export.header.positions))

@@ -18,6 +18,7 @@ from verenigingen.frappe_host.status import tracker_dict, unsent
 from verenigingen.frappe_host.translate import reason_of
 from verenigingen.mijnrood import ExportError
 from verenigingen.mijnrood.updates import REFUSE
+from verenigingen.text import Text
 
 # Realtime events to the user who runs an import (the form listens to them).
 IMPORT_PROGRESS = "verenigingen_import_progress"
@@ -177,7 +178,7 @@ def start_accounts_for_import(import_name: str) -> dict:
     engine's commits do not release)."""
     lock = f"verenigingen-accounts-{import_name}"
     if not frappe.db.sql("SELECT GET_LOCK(%s, 0)", lock)[0][0]:
-        raise ValidationFailed(f"the accounts of import {import_name} are being started already")
+        raise ValidationFailed(Text("the accounts of import {name} are being started already", name=import_name))
     try:
         return _start_accounts(import_name)
     finally:
@@ -188,9 +189,9 @@ def _start_accounts(import_name: str) -> dict:
     frappe.db.rollback()  # the import as it is now, not as this transaction first saw it
     doc = frappe.get_doc(IMPORT, import_name)
     if doc.status != "Completed":
-        raise ValidationFailed(f"import {import_name} has not completed: import the file first")
+        raise ValidationFailed(Text("import {name} has not completed: import the file first", name=import_name))
     if doc.bulk_operation_tracker:
-        raise ValidationFailed(f"the accounts of import {import_name} were started already")
+        raise ValidationFailed(Text("the accounts of import {name} were started already", name=import_name))
     host = frappe_host()
     require_bulk_queue(host.settings)
     queued = queue_bulk_account_creation_for_members(

@@ -6,6 +6,7 @@ from frappe import _
 
 from verenigingen.accounts.eligibility import check_members
 from verenigingen.accounts.ports import Host
+from verenigingen.frappe_host.translate import stored_reason
 
 LATEST_REQUESTS = 5
 
@@ -27,10 +28,12 @@ def account_of_member(host: Host, member: str) -> dict:
     requests = frappe.get_list(
         "Account Creation Request",
         filters={"source_record": member},
-        fields=["name", "status", "failure_reason", "creation"],
+        fields=["name", "status", "failure_reason", "failure_text", "creation"],
         order_by="creation desc",
         limit_page_length=LATEST_REQUESTS,
     )
+    for request in requests:  # in the reader's language
+        request["failure_reason"] = stored_reason(request.failure_reason, request.pop("failure_text"))
     return {
         "user": frappe.db.get_value("Member", member, "user"),
         "requests": requests,

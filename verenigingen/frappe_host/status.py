@@ -7,6 +7,7 @@ from verenigingen.accounts.states import TrackerStatus
 from verenigingen.accounts.trackers import TRACKER, TRACKER_FIELDS, speed
 from verenigingen.accounts.trackers import progress as tracker_progress
 from verenigingen.frappe_host.checks import pace
+from verenigingen.frappe_host.translate import stored_reason
 
 
 def latest_tracker() -> str | None:
@@ -52,6 +53,16 @@ def bulk_status(host: Host, tracker: str) -> dict:
             {"request": f.name, "member": f.source_record, "category": f.error_category, "reason": f.failure_reason}
             for f in store.failed_requests(tracker)
         ]
+    texts = dict(
+        frappe.get_all(
+            "Account Creation Request",
+            filters={"name": ["in", [f["request"] for f in failed] or [""]], "failure_text": ["is", "set"]},
+            fields=["name", "failure_text"],
+            as_list=True,
+        )
+    )
+    for item in failed:  # in the reader's language
+        item["reason"] = stored_reason(item["reason"], texts.get(item["request"]))
     state = tracker_progress(host, tracker, view.modified or host.clock())
     running = view.status not in TrackerStatus.FINISHED
     pace_now = speed(view, view.completed_at if view.completed_at else host.clock())

@@ -18,6 +18,7 @@ Times. The engine's clock (naive UTC) is stored as given, to the microsecond. Fr
 and stall detection never mix two clocks; those rows are written only by this module.
 """
 
+import json
 import logging
 import threading
 import uuid
@@ -56,6 +57,7 @@ from verenigingen.accounts.ports import (
 )
 from verenigingen.accounts.states import RequestStatus, TrackerStatus
 from verenigingen.frappe_host.contacts import MEMBER_PICTURE, member_names
+from verenigingen.text import Text
 
 if TYPE_CHECKING:
     from verenigingen.accounts.ports import Store
@@ -70,7 +72,7 @@ LOCK_WAIT_SECONDS = 15  # as SqlStore: 5 tries of a member stay well inside its 
 CHUNK = 500
 DUPLICATE = 1062  # MariaDB's "duplicate entry": a unique rule refused the write
 FROM_NOTHING = "—"  # how an audit comment shows "no previous status"
-_TAKEN = "a user with this e-mail address (or for this member) already exists"
+_TAKEN = Text("a user with this e-mail address (or for this member) already exists")
 
 _STANDARD = ["name", "creation", "modified", "owner", "modified_by", "docstatus", "idx"]
 _REQUESTS = f"`tab{REQUEST}`"
@@ -137,6 +139,11 @@ def _driver_error(exc: BaseException) -> pymysql.err.Error | None:
 
 
 _swapped = threading.local()  # .home: the site's connection while a store's own connection stands in
+
+
+def _text_json(reason: str | None) -> str | None:
+    """A failure reason's template and values beside its English text, so that Desk can translate it."""
+    return json.dumps(reason.as_dict(), default=str) if isinstance(reason, Text) else None
 
 
 def _turn_name() -> str:
@@ -446,7 +453,7 @@ class FrappeStore:
         except pymysql.err.IntegrityError as exc:
             if not _duplicate(exc):
                 raise
-            raise ValidationFailed("a member already has an open account request") from None
+            raise ValidationFailed(Text("a member already has an open account request")) from None
         role_fields = ["name", "creation", "modified", "owner", "modified_by", "docstatus", "idx", "role"]
         self.db.bulk_insert(
             REQUEST_ROLE, [*role_fields, "parent", "parenttype", "parentfield"], roles, chunk_size=CHUNK
@@ -529,7 +536,8 @@ class FrappeStore:
         done = self._execute(
             f"UPDATE {_REQUESTS} SET status = %(status)s, pipeline_stage = %(status)s, open_for_member = NULL, "
             "completed_at = %(now)s, modified = %(now)s, lease_expires_at = NULL, created_user = %(user)s, "
-            f"error_category = %(category)s, failure_reason = %(reason)s WHERE {condition}",
+            "error_category = %(category)s, failure_reason = %(reason)s, failure_text = %(text)s "
+            f"WHERE {condition}",
             {
                 **values,
                 "name": name,
@@ -538,6 +546,7 @@ class FrappeStore:
                 "user": created_user,
                 "category": error_category,
                 "reason": failure_reason,
+                "text": _text_json(failure_reason),
             },
         )
         return done == 1
@@ -558,8 +567,8 @@ class FrappeStore:
         statement = (
             f"UPDATE {_REQUESTS} SET status = 'Queued', pipeline_stage = %(stage)s, open_for_member = source_record, "
             "retry_count = %(retries)s, job_generation = %(generation)s, next_retry_at = %(due)s, "
-            "lease_expires_at = NULL, completed_at = NULL, error_category = %(category)s, failure_reason = %(reason)s "
-            f"WHERE {condition}"
+            "lease_expires_at = NULL, completed_at = NULL, error_category = %(category)s, failure_reason = %(reason)s, "
+            f"failure_text = %(text)s WHERE {condition}"
         )
         values.update(
             name=name,
@@ -569,6 +578,7 @@ class FrappeStore:
             due=next_retry_at,
             category=category,
             reason=reason,
+            text=_text_json(reason),
         )
         try:
             with self._savepoint():
@@ -576,7 +586,7 @@ class FrappeStore:
         except pymysql.err.IntegrityError as exc:
             if not _duplicate(exc):
                 raise
-            raise ValidationFailed("the member already has an open account request") from None
+            raise ValidationFailed(Text("the member already has an open account request")) from None
         return done == 1
 
     def stale_requests(self, now: datetime) -> list[RequestView]:

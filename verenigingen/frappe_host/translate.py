@@ -2,6 +2,8 @@
 (the translation files hold the templates) and filled in with its values, each translated in turn; any
 other message is Frappe's to translate as it is."""
 
+import json
+
 from frappe import _
 
 from verenigingen.text import Text
@@ -17,3 +19,11 @@ def translated(message: str) -> str:
 def reason_of(exc: Exception) -> str:
     """An exception's one-line reason, translated (its message may be a Text)."""
     return translated(exc.args[0]) if exc.args and isinstance(exc.args[0], str) else str(exc)
+
+
+def stored_reason(english: str | None, text_json: str | dict | None) -> str | None:
+    """A stored failure reason in the reader's language: by the template stored beside it, when there is one."""
+    if not text_json:
+        return english
+    data = json.loads(text_json) if isinstance(text_json, str) else text_json
+    return translated(Text.from_dict(data))

@@ -31,6 +31,7 @@ from verenigingen.mijnrood.updates import (
 from verenigingen.standalone.host import StandaloneHost, utc_now
 from verenigingen.standalone.schema import members, mijnrood_imports, users
 from verenigingen.standalone.store import new_name
+from verenigingen.text import Text
 
 CHUNK = 500
 CONCURRENT_IMPORT = (
@@ -71,7 +72,7 @@ class Importer:
         on_row: Callable[[], None] | None = None,
     ) -> ImportResult:
         with self.store.transaction():
-            require_any_role(self.actor, self.store.roles_of(self.actor), BULK_ROLES, "import members")
+            require_any_role(self.actor, self.store.roles_of(self.actor), BULK_ROLES, Text("import members"))
         export = MijnroodExport(path, encoding, membership_types=dict(self.shost.settings.membership_types))
         for _ in export:  # the first pass: nothing is written unless the whole file reads
             pass

@@ -19,11 +19,12 @@ frappe.ui.form.on("Account Creation Request", {
 			Cancelled: "darkgrey",
 		};
 		frm.page.set_indicator(__(frm.doc.status), colours[frm.doc.status] || "gray");
-		if (frm.doc.status === "Failed" && frm.doc.failure_reason) {
+		const reason = (frm.doc.__onload && frm.doc.__onload.failure_reason) || frm.doc.failure_reason;
+		if (frm.doc.status === "Failed" && reason) {
 			const when = frm.doc.next_retry_at
 				? __("Tried again automatically at {0}.", [frappe.datetime.str_to_user(frm.doc.next_retry_at)])
 				: "";
-			frm.dashboard.set_headline(`${frappe.utils.escape_html(frm.doc.failure_reason)} ${when}`, "red");
+			frm.dashboard.set_headline(`${frappe.utils.escape_html(reason)} ${when}`, "red");
 		}
 		if (frm.doc.status === "Failed" && frappe.user.has_role("Verenigingen Administrator")) {
 			frm.add_custom_button(__("Retry"), async () => {
