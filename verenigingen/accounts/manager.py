@@ -20,6 +20,7 @@ from verenigingen.accounts.ports import AuditEntry, Host, MemberView, RequestVie
 from verenigingen.accounts.slots import BatchSlot
 from verenigingen.accounts.states import ErrorCategory, RequestStatus
 from verenigingen.accounts.trackers import REQUEST
+from verenigingen.dutch.membership import STATUSES
 from verenigingen.text import Text
 
 UNKNOWN = Text("unknown")
@@ -198,7 +199,9 @@ class AccountCreationManager:
         if not member.email:
             raise ValidationFailed(Text("the member no longer has an e-mail address"))
         if member.status not in self.host.settings.eligible_statuses:
-            raise ValidationFailed(Text("the member's status is now {status}", status=member.status or UNKNOWN))
+            # One of the known statuses is a word to translate itself; anything else is shown as it is.
+            status = Text(member.status) if member.status in STATUSES else member.status or UNKNOWN
+            raise ValidationFailed(Text("the member's status is now {status}", status=status))
         existing = store.find_user(member.email)
         if existing is not None:
             return self._link_existing(request, member, existing.name, existing.member, existing.full_name)

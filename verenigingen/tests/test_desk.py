@@ -181,6 +181,13 @@ class TestDesk(ImportCase):
         expect(preview.locator(".verenigingen-problems")).to_contain_text("Voornaam")  # the column's own label
         self.shot(page, "import-preview-nl")
 
+        # A failed request's reason, stored in English, shown in Dutch.
+        _, request = self.failed
+        self.open(page, f"account-creation-request/{request}")
+        expect(self.indicator(page, "Mislukt")).to_be_visible()
+        expect(page.locator(".form-dashboard")).to_contain_text("de status van het lid is nu Geannuleerd")
+        self.shot(page, "request-failed-nl")
+
     def test_a_member_sees_none_of_it(self):
         page = self.page_as(self.member_user)
         for doctype in ("Mijnrood CSV Import", "Bulk Operation Tracker", "Account Creation Request", "Member"):
