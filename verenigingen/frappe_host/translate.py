@@ -25,5 +25,8 @@ def stored_reason(english: str | None, text_json: str | dict | None) -> str | No
     """A stored failure reason in the reader's language: by the template stored beside it, when there is one."""
     if not text_json:
         return english
-    data = json.loads(text_json) if isinstance(text_json, str) else text_json
-    return translated(Text.from_dict(data))
+    try:
+        data = json.loads(text_json) if isinstance(text_json, str) else text_json
+        return translated(Text.from_dict(data))
+    except (ValueError, KeyError, TypeError, AttributeError):  # not what this app stored: the English stands
+        return english
