@@ -18,7 +18,7 @@ def test_a_text_is_its_english_string_with_its_template_and_values():
 
 def test_a_text_survives_a_pickle_and_a_copy_with_its_template():
     text = Text("the same Lidnr. {value} as row {row}", value="12", row=4)
-    for again in (pickle.loads(pickle.dumps(text)), copy.deepcopy(text)):
+    for again in (pickle.loads(pickle.dumps(text)), copy.deepcopy(text)):  # noqa: S301 - our own bytes
         assert again == text and again.template == text.template and again.values == text.values
 
 

@@ -608,7 +608,7 @@ def test_retry_of_one_named_request(world):
     (oldest, _, newest), single = _failed_requests(world)
     older_one = retry_failed_requests(world.host, ADMIN, request=oldest)
     assert older_one.retried == 1  # the member's newest request is what gets retried
-    assert [(r.code, r.message) for r in older_one.refused if r.code == "older_request"][0] == (
+    assert next((r.code, r.message) for r in older_one.refused if r.code == "older_request") == (
         "older_request",
         f"request {oldest} not retried: a newer one of its member is retried",
     )
