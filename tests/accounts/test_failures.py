@@ -606,7 +606,7 @@ def test_retry_of_one_named_request(world):
     """Desk's Retry on one failed request: only that member; an older request of a member is refused
     as in a retry of all, and a request that has not failed is refused by name."""
     (oldest, _, newest), single = _failed_requests(world)
-    older_one = retry_failed_requests(world.host, ADMIN, request=oldest)
+    older_one = retry_failed_requests(world.host, ADMIN, only=oldest)
     assert older_one.retried == 1  # the member's newest request is what gets retried
     assert next((r.code, r.message) for r in older_one.refused if r.code == "older_request") == (
         "older_request",
@@ -614,12 +614,12 @@ def test_retry_of_one_named_request(world):
     )
     assert request_row(world, newest).status == RequestStatus.QUEUED
     assert request_row(world, single).status == RequestStatus.FAILED  # another member: untouched
-    again = retry_failed_requests(world.host, ADMIN, request=newest)
+    again = retry_failed_requests(world.host, ADMIN, only=newest)
     assert (again.retried, [(r.code, r.message) for r in again.refused]) == (
         0,
         [("not_failed", f"request {newest} has not failed")],
     )
-    assert retry_failed_requests(world.host, ADMIN, request=single).retried == 1
+    assert retry_failed_requests(world.host, ADMIN, only=single).retried == 1
 
 
 def test_the_retry_command_reports_refusals_and_exits_0(world):

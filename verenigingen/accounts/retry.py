@@ -19,10 +19,8 @@ class RetryReport:
     refused: list[Refusal] = field(default_factory=list)  # failed requests left as they are, and why
 
 
-def retry_failed_requests(
-    host: Host, actor: str, tracker: str | None = None, request: str | None = None
-) -> RetryReport:
-    """Failed requests (of one tracker, or all, or the one named ``request``) Queued again, their
+def retry_failed_requests(host: Host, actor: str, tracker: str | None = None, only: str | None = None) -> RetryReport:
+    """Failed requests (of one tracker, or all, or only the one named ``only``) Queued again, their
     trackers reopened and audited.
 
     Per member only its newest failed request is retried; a member that has a user or an open request
@@ -32,10 +30,10 @@ def retry_failed_requests(
     with store.transaction():
         require_any_role(actor, store.roles_of(actor), BULK_ROLES, Text("retry failed account requests"))
         failed = store.failed_requests(tracker)
-        if request is not None:
-            named = next((r for r in failed if r.name == request), None)
+        if only is not None:
+            named = next((r for r in failed if r.name == only), None)
             if named is None:
-                return RetryReport(refused=[Refusal("", "not_failed", f"request {request} has not failed")])
+                return RetryReport(refused=[Refusal("", "not_failed", f"request {only} has not failed")])
             failed = [r for r in failed if r.source_record == named.source_record]  # the newest rule holds
         members = store.get_members([r.source_record for r in failed])
         busy = store.members_with_open_request([r.source_record for r in failed])
