@@ -185,7 +185,7 @@ class TestDesk(ImportCase):
         _, request = self.failed
         self.open(page, f"account-creation-request/{request}")
         expect(self.indicator(page, "Mislukt")).to_be_visible()
-        expect(page.locator(".form-dashboard")).to_contain_text("de status van het lid is nu Geannuleerd")
+        expect(page.get_by_text("de status van het lid is nu Geannuleerd").first).to_be_visible()  # the headline
         self.shot(page, "request-failed-nl")
 
     def test_a_member_sees_none_of_it(self):
