@@ -62,6 +62,8 @@ STATUS_KEYS = {
     "retry_queue",
     "error_summary",
     "failed",
+    "rate_per_minute",  # members a minute since the operation started
+    "eta_seconds",  # at that rate, until the last member (None once finished)
 }
 DUE_BUT_NOBODY = "requests are due but no worker takes them: start workers, and check Redis"
 
