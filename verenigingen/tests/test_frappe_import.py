@@ -84,6 +84,14 @@ class ImportCase(FrappeTestCase):
         frappe.db.commit()
         super().tearDownClass()
 
+    def manager(self, email: str) -> str:
+        """A Verenigingen Manager of this run, made by the test runner's user."""
+        frappe.set_user(self.runner)
+        user = frappe.get_doc({"doctype": "User", "email": email, "first_name": "M", "send_welcome_email": 0})
+        user.append_roles(Roles.MANAGER)
+        user.insert()
+        return email
+
     def setUp(self):
         self.test_runner_user = frappe.session.user
         frappe.set_user(self.admin)
@@ -175,12 +183,7 @@ class TestImportMijnrood(ImportCase):
         self.assertIn("no such file", str(caught.exception))
 
     def test_a_manager_may_not_import(self):
-        manager = f"manager@{DOMAIN}"
-        frappe.set_user(self.runner)
-        user = frappe.get_doc({"doctype": "User", "email": manager, "first_name": "M", "send_welcome_email": 0})
-        user.append_roles(Roles.MANAGER)
-        user.insert()
-        frappe.set_user(manager)
+        frappe.set_user(self.manager(f"manager@{DOMAIN}"))
         with self.assertRaises(frappe.PermissionError):
             import_mijnrood(str(self.export(1)))
 
@@ -544,12 +547,7 @@ class TestDeskEntryPoints(WorkersCase):
 
     def test_a_manager_may_neither_validate_nor_start(self):
         name = new_import(self.export(1).read_bytes(), "one.csv", False)
-        manager = f"desk-manager@{DOMAIN}"
-        frappe.set_user(self.runner)
-        user = frappe.get_doc({"doctype": "User", "email": manager, "first_name": "M", "send_welcome_email": 0})
-        user.append_roles(Roles.MANAGER)
-        user.insert()
-        frappe.set_user(manager)
+        frappe.set_user(self.manager(f"desk-manager@{DOMAIN}"))
         for call in (api.preview_import, api.start_import, api.create_accounts, api.account_checks):
             with self.assertRaises(frappe.PermissionError, msg=call.__name__):
                 call(name)

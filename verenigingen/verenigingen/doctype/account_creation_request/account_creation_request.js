@@ -1,5 +1,5 @@
-// One account request: its state in colour, its state changes in the timeline (the engine writes each
-// as an Info comment on it), and Retry when it failed.
+// One account request: its status colour comes from the list settings' indicator, its state changes are on
+// the timeline (the engine writes each as an Info comment on it), and Retry when it failed.
 frappe.ui.form.on("Account Creation Request", {
 	refresh(frm) {
 		frm.disable_save();
@@ -10,15 +10,6 @@ frappe.ui.form.on("Account Creation Request", {
 				if (frappe.get_route_str() === `Form/${frm.doctype}/${frm.doc.name}`) frm.reload_doc();
 			}, 2000); // only while the form is on screen
 		}
-		const colours = {
-			Requested: "gray",
-			Queued: "blue",
-			Processing: "orange",
-			Completed: "green",
-			Failed: "red",
-			Cancelled: "darkgrey",
-		};
-		frm.page.set_indicator(__(frm.doc.status), colours[frm.doc.status] || "gray");
 		const reason = (frm.doc.__onload && frm.doc.__onload.failure_reason) || frm.doc.failure_reason;
 		if (frm.doc.status === "Failed" && reason) {
 			const when = frm.doc.next_retry_at
