@@ -120,6 +120,12 @@ class World:
         self.workers += started
         return started
 
+    def registered_workers(self) -> int:
+        """Workers that RQ lists on this world's bulk queue (they register once started up)."""
+        from rq import Worker
+
+        return sum(self.shost.settings.bulk_queue in w.queue_names() for w in Worker.all(connection=self.redis))
+
     def run_burst(self, count: int = 1, timeout: float = 120) -> None:
         for process in self.start_workers(count, burst=True):
             process.wait(timeout=timeout)

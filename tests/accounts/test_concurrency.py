@@ -62,10 +62,13 @@ class Sampler(threading.Thread):
 def test_many_workers_never_run_more_than_five_batches_at_once(make_world, workers):
     world = make_world(**FAULTY, VERENIGINGEN_FAULTS="delay:0.03")
     names = world.add_members(120)
+    # Every worker up before the work is queued: on a loaded machine the first one to start could otherwise
+    # finish every batch before the others are listening, and the run would prove nothing about the cap.
+    world.start_workers(workers, queues="bulk")
+    world.wait_until(lambda: world.registered_workers() == workers, timeout=120)
     queued = queue_bulk_account_creation_for_members(world.host, ADMIN, names, batch_size=5)
     sampler = Sampler(world)
     sampler.start()
-    world.start_workers(workers, queues="bulk")
     try:
         world.wait_until(done(world, queued.tracker), timeout=180)
     finally:

@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from rq import Worker
 from sqlalchemy import select
 
 from tests.accounts.conftest import ADMIN, FAST, World
@@ -59,10 +58,6 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def registered(world: World) -> int:
-    return sum(world.shost.settings.bulk_queue in w.queue_names() for w in Worker.all(connection=world.redis))
-
-
 def kill_tree(process: subprocess.Popen) -> None:
     """SIGKILL, as the OOM killer does: the worker, its sweeper and its work horse."""
     below = descendants(process.pid)
@@ -81,9 +76,9 @@ def processed(world: World) -> int:
 @only_sqlite
 def test_a_dead_workers_registration_does_not_count_as_listening(world, tmp_path):
     (worker,) = world.start_workers(1)
-    wait_for(lambda: registered(world) == 1, 60, "the worker registered")
+    wait_for(lambda: world.registered_workers() == 1, 60, "the worker registered")
     kill_tree(worker)
-    assert registered(world) == 1  # RQ still lists it, for minutes
+    assert world.registered_workers() == 1  # RQ still lists it, for minutes
     path = tmp_path / "leden.csv"
     generate_export(path, 60, seed=6)
     done = subprocess.run(
@@ -102,7 +97,7 @@ def test_a_dead_workers_registration_does_not_count_as_listening(world, tmp_path
 def test_when_the_listening_workers_go_away_import_wait_runs_its_own(make_world, tmp_path):
     world = make_world(**SLOW)
     (worker,) = world.start_workers(1)
-    wait_for(lambda: registered(world) == 1, 60, "the worker registered")
+    wait_for(lambda: world.registered_workers() == 1, 60, "the worker registered")
     path = tmp_path / "leden.csv"
     generate_export(path, 150, seed=7)
     waiting = subprocess.Popen(
@@ -142,7 +137,7 @@ def test_a_stop_signal_during_import_wait_stops_the_workers_it_started(make_worl
     below: set[int] = set()
     try:
         try:
-            wait_for(lambda: processed(world) > 0 and registered(world) == 2, 120, "its two workers at work")
+            wait_for(lambda: processed(world) > 0 and world.registered_workers() == 2, 120, "its two workers at work")
         except AssertionError:
             if waiting.poll() is None:
                 raise
@@ -200,7 +195,7 @@ def test_a_worker_says_what_it_serves_and_rides_out_redis_going_away(db_url, tmp
     log = tmp_path / "worker.log"
     try:
         (worker,) = world.start_workers(1, log=log)
-        wait_for(lambda: registered(world) == 1, 60, "the worker registered")
+        wait_for(lambda: world.registered_workers() == 1, 60, "the worker registered")
         first = log.read_text().splitlines()[0]
         assert first == (
             f"verenigingen worker: serving queues individual, {queues['VERENIGINGEN_BULK_QUEUE']}; "
