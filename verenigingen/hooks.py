@@ -29,3 +29,9 @@ doc_events = {
 
 # Frappe's workers run no RQ scheduler: the sweeper re-enqueues due retries and lost jobs every minute.
 scheduler_events = {"cron": {"* * * * *": ["verenigingen.frappe_host.jobs.sweep"]}}
+
+# The engine's audit trail on the timeline, in the reader's language (Frappe would show it in English).
+additional_timeline_content = {
+    doctype: ["verenigingen.frappe_host.timeline.audit_entries"]
+    for doctype in ("Account Creation Request", "Bulk Operation Tracker", "Member")
+}

@@ -18,7 +18,7 @@ from tests.contract.conftest import START, Backend, Clock
 from verenigingen.accounts.config import AccountSettings
 from verenigingen.accounts.ports import AuditEntry, JobQueue, Store
 from verenigingen.accounts.states import Roles
-from verenigingen.frappe_host.store import FROM_NOTHING, FrappeStore
+from verenigingen.frappe_host.store import AUDIT_COMMENT, FROM_NOTHING, FrappeStore
 from verenigingen.tests.site import raise_user_limit, site_connection
 
 SITE = os.environ.get("VERENIGINGEN_FRAPPE_SITE", "")
@@ -94,8 +94,8 @@ class FrappeBackend(Backend):
         frappe.db.rollback()
         rows = frappe.db.sql(
             "SELECT reference_doctype, content, creation FROM `tabComment` WHERE reference_name = %s "
-            "AND comment_type = 'Info' ORDER BY creation, name",
-            docname,
+            "AND comment_type = %s ORDER BY creation, name",
+            (docname, AUDIT_COMMENT),
         )
         trail = []
         for doctype, content, creation in rows:

@@ -15,7 +15,7 @@ from verenigingen.accounts.permissions import BULK_ROLES, require_any_role, requ
 from verenigingen.accounts.ports import AuditEntry, Host, NewRequest, NewTracker
 from verenigingen.accounts.slots import BatchSlot, SlotLost, take_slot
 from verenigingen.accounts.states import RequestStatus, TrackerStatus
-from verenigingen.accounts.trackers import MEMBER, TRACKER, complete_tracker_if_done, seal_tracker
+from verenigingen.accounts.trackers import TRACKER, complete_tracker_if_done, member_linked, seal_tracker
 from verenigingen.text import Text
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,7 @@ def queue_bulk_account_creation_for_members(
             for member, user in checked.link:
                 link_existing_user(store, member.name, user.name, role_tuple, actor)
             store.add_audit(
-                [
-                    AuditEntry(MEMBER, m.name, None, "Linked", actor, "existing user of the same e-mail")
-                    for m, _ in checked.link
-                ],
+                [member_linked(m.name, actor) for m, _ in checked.link],
                 host.clock(),
             )
     eligible = checked.eligible
@@ -102,7 +99,9 @@ def queue_bulk_account_creation_for_members(
             actor,
         )
         result.tracker = store.insert_tracker(tracker, TrackerStatus.PREPARING, now, now + lease)
-        store.add_audit([AuditEntry(TRACKER, result.tracker, None, TrackerStatus.PREPARING, actor, "created")], now)
+        store.add_audit(
+            [AuditEntry(TRACKER, result.tracker, None, TrackerStatus.PREPARING, actor, Text("created"))], now
+        )
     requests = [
         NewRequest(
             "Member",
@@ -145,7 +144,7 @@ def _insert_in_chunks(host: Host, actor: str, tracker: str, requests: list[NewRe
             if not store.renew_preparation(tracker, now, now + timedelta(seconds=host.settings.lease_seconds)):
                 raise QueueingInterrupted(tracker)
             names = store.insert_requests(chunk, RequestStatus.REQUESTED, now)
-            reason = f"bulk operation {tracker}"
+            reason = Text("bulk operation {tracker}", tracker=tracker)
             store.add_audit([AuditEntry(REQUEST, n, None, RequestStatus.REQUESTED, actor, reason) for n in names], now)
 
     size = host.settings.request_chunk_size
@@ -227,7 +226,7 @@ def _start(host: Host, tracker: str, batch_number: int) -> None:
     with host.store.transaction():
         view = host.store.get_tracker(tracker)
         if view is not None and host.store.start_tracker(tracker, batch_number, host.clock()):
-            reason = f"batch {batch_number} started"
+            reason = Text("batch {batch} started", batch=batch_number)
             entry = AuditEntry(
                 TRACKER, tracker, TrackerStatus.QUEUED, TrackerStatus.PROCESSING, view.requested_by, reason, host.worker
             )

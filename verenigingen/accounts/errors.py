@@ -60,7 +60,7 @@ class Throttled(AccountCreationError):
     """The host allows no new user right now (Frappe's limit on users created per minute). Not a failure:
     the member waits ``wait_seconds`` and is tried again, without using one of its retries."""
 
-    def __init__(self, wait_seconds: float, message: str = "the site's limit on new users per minute"):
+    def __init__(self, wait_seconds: float, message: str = Text("the site's limit on new users per minute")):
         super().__init__(message)
         self.wait_seconds = wait_seconds
 

@@ -9,7 +9,7 @@ from verenigingen.accounts.manager import AccountCreationManager, link_existing_
 from verenigingen.accounts.permissions import INDIVIDUAL_ROLES, require_any_role, require_grantable
 from verenigingen.accounts.ports import ENQUEUED, AuditEntry, Host, NewRequest
 from verenigingen.accounts.states import RequestStatus
-from verenigingen.accounts.trackers import MEMBER, REQUEST
+from verenigingen.accounts.trackers import REQUEST, member_linked
 from verenigingen.text import Text
 
 
@@ -35,7 +35,7 @@ def queue_account_creation_for_member(
             ((linked, user),) = checked.link
             link_existing_user(store, linked.name, user.name, granted, actor)
             store.add_audit(
-                [AuditEntry(MEMBER, member, None, "Linked", actor, "existing user of the same e-mail")],
+                [member_linked(member, actor)],
                 host.clock(),
             )
             return None
@@ -51,7 +51,9 @@ def queue_account_creation_for_member(
             actor,
         )
         (name,) = store.insert_requests([request], RequestStatus.QUEUED, host.clock())
-        store.add_audit([AuditEntry(REQUEST, name, None, RequestStatus.QUEUED, actor, "member approved")], host.clock())
+        store.add_audit(
+            [AuditEntry(REQUEST, name, None, RequestStatus.QUEUED, actor, Text("member approved"))], host.clock()
+        )
     dispatch_after_commit(host, lambda h: int(h.jobs.enqueue_individual(name) == ENQUEUED))
     return name
 

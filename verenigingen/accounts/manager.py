@@ -81,7 +81,7 @@ class AccountCreationManager:
                 until = slot.renew(now) if slot else now + timedelta(seconds=self.host.settings.lease_seconds)
                 claimed = store.claim_request(name, worker, now, until)
                 if claimed is not None:
-                    self._audit(claimed, RequestStatus.QUEUED, RequestStatus.PROCESSING, "picked up")
+                    self._audit(claimed, RequestStatus.QUEUED, RequestStatus.PROCESSING, Text("picked up"))
             return claimed
 
         def create(request: RequestView) -> None:
@@ -92,7 +92,7 @@ class AccountCreationManager:
                     name, worker, RequestStatus.COMPLETED, self.host.clock(), created_user=user
                 ):
                     raise _ClaimLost
-                self._audit(request, RequestStatus.PROCESSING, RequestStatus.COMPLETED, "account ready")
+                self._audit(request, RequestStatus.PROCESSING, RequestStatus.COMPLETED, Text("account ready"))
                 if request.tracker:
                     store.add_to_tracker(request.tracker, 1, 1, 0, self.host.clock())
 
@@ -106,11 +106,12 @@ class AccountCreationManager:
             return "skipped"
         except Throttled as exc:
             self.throttled_until = self.host.clock() + timedelta(seconds=exc.wait_seconds)
-            self.put_back(request, f"waits {exc.wait_seconds:.0f} s for {exc}", due=self.throttled_until)
+            reason = Text("waits {seconds} s for {reason}", seconds=round(exc.wait_seconds), reason=exc.args[0])
+            self.put_back(request, reason, due=self.throttled_until)
             return "throttled"
         except BaseException as exc:  # every failure is classified and recorded, never lost
             if ends_job(exc):
-                self.put_back(request, "the job ran out of time")
+                self.put_back(request, Text("the job ran out of time"))
                 raise
             return self.record_failure(request, exc, owner=worker)
 
@@ -159,7 +160,9 @@ class AccountCreationManager:
                     lease_expired_before=expired_before,
                 ):
                     return "skipped"
-                note = f"retry {retry} of {settings.max_retries}: {reason}"
+                note = Text(
+                    "retry {retry} of {retries}: {reason}", retry=retry, retries=settings.max_retries, reason=reason
+                )
                 self._audit(request, RequestStatus.PROCESSING, RequestStatus.QUEUED, note)
                 return "retry"
             if category == ErrorCategory.RETRYABLE:

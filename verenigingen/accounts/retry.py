@@ -58,12 +58,17 @@ def retry_failed_requests(host: Host, actor: str, tracker: str | None = None, on
                 report.refused.append(_refusal(request, "changed", "it was retried or changed meanwhile"))
         report.retried = len(retried)
         entries = [
-            AuditEntry(REQUEST, r.name, RequestStatus.FAILED, RequestStatus.QUEUED, actor, "retried") for r in retried
+            AuditEntry(REQUEST, r.name, RequestStatus.FAILED, RequestStatus.QUEUED, actor, Text("retried"))
+            for r in retried
         ]
         for name, count in Counter(r.tracker for r in retried if r.tracker).items():
             before = _reopen(host, name, count)
             if before != TrackerStatus.PROCESSING:
-                entries.append(AuditEntry(TRACKER, name, before, TrackerStatus.PROCESSING, actor, f"{count} retried"))
+                entries.append(
+                    AuditEntry(
+                        TRACKER, name, before, TrackerStatus.PROCESSING, actor, Text("{count} retried", count=count)
+                    )
+                )
         store.add_audit(entries, now)
     dispatch_after_commit(host, dispatch_due_work)
     return report

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from verenigingen.accounts.ports import AuditEntry, Host, TrackerView
 from verenigingen.accounts.states import RequestStatus, TrackerStatus, finished_status
+from verenigingen.text import Text
 
 TRACKER = "Bulk Operation Tracker"
 REQUEST = "Account Creation Request"
@@ -21,6 +22,11 @@ TRACKER_FIELDS = (
     "total_batches",
     "batch_size",
 )
+
+
+def member_linked(member: str, actor: str) -> AuditEntry:
+    """The audit entry of a member given the existing user of its e-mail address instead of a new one."""
+    return AuditEntry(MEMBER, member, None, Text("Linked"), actor, Text("existing user of the same e-mail"))
 
 
 def seal_tracker(host: Host, tracker: str, by: str, expired_before: datetime | None = None) -> str | None:
@@ -48,19 +54,29 @@ def _seal(host: Host, tracker: str, by: str, now: datetime, expired_before: date
     total = len(queued)
     status = TrackerStatus.QUEUED if total else TrackerStatus.CANCELLED
     if expired_before is None:
-        reason, summary = f"{total} requests queued", None if total else "no member could be requested"
-    elif total < view.total_records:
-        summary = (
-            f"queueing stopped after {total} of {view.total_records} members; "
-            "the others got no request: queue them again"
+        reason, summary = (
+            Text("{total} requests queued", total=total),
+            None if total else Text("no member could be requested"),
         )
-        reason = f"sealed by the sweeper: {summary}"
+    elif total < view.total_records:
+        summary = Text(
+            "queueing stopped after {total} of {members} members; the others got no request: queue them again",
+            total=total,
+            members=view.total_records,
+        )
+        reason = Text("sealed by the sweeper: {summary}", summary=summary)
     else:  # every request was written; only the sealing itself was missed
-        reason, summary = f"sealed by the sweeper: {total} requests queued", None
+        reason, summary = Text("sealed by the sweeper: {total} requests queued", total=total), None
     if not store.seal_tracker(tracker, status, total, now, summary, lease_expired_before=expired_before):
         raise _NotSealed  # the writer renewed its lease meanwhile: undo the requests' move too
     entries = [AuditEntry(TRACKER, tracker, TrackerStatus.PREPARING, status, by, reason, host.worker)]
-    step = (RequestStatus.REQUESTED, RequestStatus.QUEUED, by, f"bulk operation {tracker} sealed", host.worker)
+    step = (
+        RequestStatus.REQUESTED,
+        RequestStatus.QUEUED,
+        by,
+        Text("bulk operation {tracker} sealed", tracker=tracker),
+        host.worker,
+    )
     store.add_audit(entries + [AuditEntry(REQUEST, name, *step) for name in queued], now)
     return status
 
@@ -99,7 +115,7 @@ def complete_tracker_if_done(host: Host, tracker: str) -> bool:
             tracker, status, view.successful_records, view.failed_records, host.clock(), summary
         ):
             return False
-        note = f"{view.successful_records} created, {view.failed_records} failed"
+        note = Text("{created} created, {failed} failed", created=view.successful_records, failed=view.failed_records)
         entry = AuditEntry(TRACKER, tracker, TrackerStatus.PROCESSING, status, view.requested_by, note, host.worker)
         store.add_audit([entry], host.clock())
     return True

@@ -72,6 +72,9 @@ LOCK_WAIT_SECONDS = 15  # as SqlStore: 5 tries of a member stay well inside its 
 CHUNK = 500
 DUPLICATE = 1062  # MariaDB's "duplicate entry": a unique rule refused the write
 FROM_NOTHING = "—"  # how an audit comment shows "no previous status"
+# Not "Info": Frappe shows those on the timeline as they are, in English. The app's timeline hook
+# (frappe_host.timeline) shows these in the reader's language, from the template kept in the comment's subject.
+AUDIT_COMMENT = "Bot"
 _TAKEN = Text("a user with this e-mail address (or for this member) already exists")
 
 _STANDARD = ["name", "creation", "modified", "owner", "modified_by", "docstatus", "idx"]
@@ -339,7 +342,8 @@ class FrappeStore:
             if wait is None:
                 raise
             del frappe.local.message_log[messages:]
-            raise Throttled(wait, f"the site's limit of {throttle_limit()} new users an hour") from None
+            limit = Text("the site's limit of {limit} new users an hour", limit=throttle_limit())
+            raise Throttled(wait, limit) from None
         return user.name
 
     def _wait_for_turn(self, member: str) -> None:
@@ -864,24 +868,27 @@ class FrappeStore:
 
     # --- audit: comments on the document's timeline ------------------------------------------------------
     def add_audit(self, entries: list[AuditEntry], now: datetime) -> None:
-        rows = [
-            (
-                _audit_name(), now, now, e.by, e.by, 0, 0, "Info", e.by, e.doctype, e.docname, audit_text(e), 0, 0,
-            )
-            for e in entries
-        ]  # fmt: skip
+        rows = []
+        for e in entries:
+            text = audit_text(e)
+            rows.append((
+                _audit_name(), now, now, e.by, e.by, 0, 0, AUDIT_COMMENT, e.by, e.doctype, e.docname, str(text),
+                json.dumps(text.as_dict(), default=str), 0, 0,
+            ))  # fmt: skip
         if rows:
             fields = ["name", "creation", "modified", "owner", "modified_by", "docstatus", "idx", "comment_type"]
-            fields += ["comment_email", "reference_doctype", "reference_name", "content", "published", "seen"]
+            fields += ["comment_email", "reference_doctype", "reference_name", "content", "subject"]
+            fields += ["published", "seen"]
             self.db.bulk_insert("Comment", fields, rows, chunk_size=CHUNK)
 
 
-def audit_text(entry: AuditEntry) -> str:
-    """'<from> → <to> by <who> [on <worker>]: <reason>', as the timeline shows it."""
-    text = f"{entry.from_status or FROM_NOTHING} → {entry.to_status} by {entry.by}"
+def audit_text(entry: AuditEntry) -> Text:
+    """'<from> → <to> by <who> [on <worker>]: <reason>', in English, with its template for other languages."""
+    before, after = Text(entry.from_status or FROM_NOTHING), Text(entry.to_status)
+    text = Text("{before} → {after} by {by}", before=before, after=after, by=entry.by)
     if entry.worker:
-        text += f" on {entry.worker}"
-    return f"{text}: {entry.reason}" if entry.reason else text
+        text = Text("{text} on {worker}", text=text, worker=entry.worker)
+    return Text("{text}: {reason}", text=text, reason=entry.reason) if entry.reason else text
 
 
 if TYPE_CHECKING:

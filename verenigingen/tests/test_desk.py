@@ -211,6 +211,17 @@ class TestDesk(ImportCase):
         self.open(page, f"account-creation-request/{request}")
         expect(self.indicator(page, "Mislukt")).to_be_visible()
         expect(page.get_by_text("de status van het lid is nu Geannuleerd").first).to_be_visible()  # the headline
+        timeline = page.locator(".page-container:visible .new-timeline")
+        expect(timeline).to_contain_text("In de wachtrij door")  # the audit trail, in Dutch too
+        expect(timeline).to_contain_text("lid goedgekeurd")
+        expect(timeline).not_to_contain_text("member approved")
+        said = {
+            "failure_reason": "de status van het lid is nu Geannuleerd",
+            "pipeline_stage": "Mislukt",
+            "requested_by": self.admin,
+        }
+        for field, dutch in said.items():
+            expect(page.locator(f'.frappe-control[data-fieldname="{field}"]')).to_contain_text(dutch)
         self.shot(page, "request-failed-nl")
 
     def test_an_error_in_the_apps_javascript_fails_and_one_in_frappes_alone_is_told_apart(self):

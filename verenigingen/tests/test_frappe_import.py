@@ -6,6 +6,7 @@ run's e-mail domain and import names.
 """
 
 import csv
+import html
 import os
 import subprocess
 import sys
@@ -544,6 +545,36 @@ class TestDeskEntryPoints(WorkersCase):
         reason = str(caught.exception)
         self.assertEqual(len(reason.splitlines()), 1, reason)
         self.assertNotIn("Traceback", reason)
+
+    def test_the_audit_trail_is_on_the_timeline_in_the_readers_language_and_the_sites_time(self):
+        outcome = import_mijnrood(str(self.export(1)))
+        tracker = outcome["tracker"]["name"]
+        self.assertEqual(self.wait_for(tracker)["status"], "Completed")
+        request = frappe.db.get_value("Account Creation Request", {"bulk_operation_tracker": tracker}, "name")
+        english = self.timeline("Account Creation Request", request, "en")
+        self.assertEqual(len(english), 4, english)  # requested, queued, picked up, ready: each once
+        self.assertIn(f"— → Requested by {self.admin}: bulk operation {tracker}", english[0])
+        self.assertRegex(english[2], r"^Queued → Processing by \S+ on \S+: picked up$")
+        self.assertRegex(english[3], r"^Processing → Completed by \S+ on \S+: account ready$")
+        dutch = self.timeline("Account Creation Request", request, "nl")
+        self.assertRegex(dutch[2], r"^In de wachtrij → Bezig door \S+ op \S+: opgepakt$")
+        self.assertRegex(dutch[3], r"^Bezig → Voltooid door \S+ op \S+: account klaar$")
+        self.assertRegex(self.timeline("Bulk Operation Tracker", tracker, "nl")[-1], r": 1 aangemaakt, 0 mislukt$")
+
+    def timeline(self, doctype: str, name: str, lang: str) -> list[str]:
+        """The audit entries of the document's timeline as Desk loads it for a reader of ``lang``; Frappe's
+        own entries must not repeat them (in English)."""
+        from frappe.desk.form.load import getdoc
+
+        self.addCleanup(setattr, frappe.local, "lang", frappe.local.lang)
+        frappe.local.lang = lang
+        getdoc(doctype, name)
+        docinfo = frappe.response["docinfo"]
+        self.assertFalse([log for log in docinfo["info_logs"] if "→" in log.content], "shown twice")
+        entries = docinfo["additional_timeline_content"]
+        latest = max(entry["creation"] for entry in entries)  # in the site's time zone, as the timeline's own
+        self.assertLess(abs((now_datetime() - latest).total_seconds()), 600, (now_datetime(), latest))
+        return [html.unescape(entry["content"]) for entry in entries]
 
     def test_a_manager_may_neither_validate_nor_start(self):
         name = new_import(self.export(1).read_bytes(), "one.csv", False)

@@ -1,5 +1,5 @@
 // One account request: its status colour comes from the list settings' indicator, its state changes are on
-// the timeline (the engine writes each as an Info comment on it), and Retry when it failed.
+// the timeline (in the reader's language, by the app's timeline hook), and Retry when it failed.
 frappe.ui.form.on("Account Creation Request", {
 	refresh(frm) {
 		frm.disable_save();
@@ -11,6 +11,14 @@ frappe.ui.form.on("Account Creation Request", {
 			}, 2000); // only while the form is on screen
 		}
 		const reason = (frm.doc.__onload && frm.doc.__onload.failure_reason) || frm.doc.failure_reason;
+		// The stored reason is English: the field shows it in the reader's language, as the headline does.
+		const said = frm.doc.__onload && frm.doc.__onload.failure_reason;
+		frm.set_df_property("failure_reason", "formatter", said ? () => frappe.utils.escape_html(said) : null);
+		// Frappe shows a link to a User as the document's own full_name, here the member's: name the requester.
+		frm.set_df_property("requested_by", "formatter", (user) => {
+			const name = frappe.utils.escape_html(frappe.user_info(user).fullname || user);
+			return `<a href="/app/user/${encodeURIComponent(user)}">${name}</a>`;
+		});
 		if (frm.doc.status === "Failed" && reason) {
 			const when = frm.doc.next_retry_at
 				? __("Tried again automatically at {0}.", [frappe.datetime.str_to_user(frm.doc.next_retry_at)])
