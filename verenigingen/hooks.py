@@ -30,6 +30,12 @@ doc_events = {
 # Frappe's workers run no RQ scheduler: the sweeper re-enqueues due retries and lost jobs every minute.
 scheduler_events = {"cron": {"* * * * *": ["verenigingen.frappe_host.jobs.sweep"]}}
 
+# The engine's times (UTC) in the reader's time zone on the forms of the engine's DocTypes.
+doctype_js = {
+    "Account Creation Request": "public/js/engine_times.js",
+    "Bulk Operation Tracker": "public/js/engine_times.js",
+}
+
 # The engine's audit trail on the timeline, in the reader's language (Frappe would show it in English).
 additional_timeline_content = {
     doctype: ["verenigingen.frappe_host.timeline.audit_entries"]

@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import frappe
+from frappe.utils.data import convert_utc_to_system_timezone
 from frappe.utils.password import update_password
 
 from verenigingen.accounts.bulk import process_bulk_account_creation_batch, queue_bulk_account_creation_for_members
@@ -252,6 +253,11 @@ class TestDesk(ImportCase):
         expect(page.locator(".verenigingen-failed")).to_contain_text("the member's status is now Cancelled")
         expect(self.button(page, "Account Creation Requests")).to_be_visible()  # the page is loaded ...
         expect(self.button(page, "Retry failed")).to_have_count(0)  # ... and has no button to retry
+        # The engine's times (UTC) in the reader's time zone, here the site's (not UTC).
+        started = frappe.db.get_value("Bulk Operation Tracker", self.failed_bulk, "started_at")
+        local = convert_utc_to_system_timezone(started).strftime("%H:%M:%S")
+        self.assertNotEqual(local, started.strftime("%H:%M:%S"), "the site's time zone must not be UTC here")
+        expect(page.locator('.frappe-control[data-fieldname="started_at"]')).to_contain_text(local)
         self.shot(page, "tracker-manager")
 
         page = self.page_as(self.admin)

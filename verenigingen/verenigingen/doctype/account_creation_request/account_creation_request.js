@@ -3,6 +3,7 @@
 frappe.ui.form.on("Account Creation Request", {
 	refresh(frm) {
 		frm.disable_save();
+		verenigingen.show_engine_times(frm);
 		clearTimeout(frm.verenigingen_timer);
 		if (["Requested", "Queued", "Processing"].includes(frm.doc.status)) {
 			// A worker moves it on without saving this form: look again in a moment.
@@ -21,7 +22,7 @@ frappe.ui.form.on("Account Creation Request", {
 		});
 		if (frm.doc.status === "Failed" && reason) {
 			const when = frm.doc.next_retry_at
-				? __("Tried again automatically at {0}.", [frappe.datetime.str_to_user(frm.doc.next_retry_at)])
+				? __("Tried again automatically at {0}.", [verenigingen.engine_time(frm.doc.next_retry_at)])
 				: "";
 			frm.dashboard.set_headline(`${frappe.utils.escape_html(reason)} ${when}`, "red");
 		}

@@ -7,6 +7,7 @@ const TRACKER_FINISHED = ["Completed", "Completed with errors", "Failed", "Cance
 frappe.ui.form.on("Bulk Operation Tracker", {
 	refresh(frm) {
 		frm.disable_save();
+		verenigingen.show_engine_times(frm);
 		frm.add_custom_button(__("Account Creation Requests"), () =>
 			frappe.set_route("List", "Account Creation Request", { bulk_operation_tracker: frm.doc.name })
 		);
@@ -67,7 +68,7 @@ function render_progress(frm, status) {
 		notes.push(
 			__("{0} members wait for a retry, the next at {1}.", [
 				status.retry_queue,
-				status.next_retry_at ? frappe.datetime.str_to_user(status.next_retry_at) : "-",
+				status.next_retry_at ? verenigingen.engine_time(status.next_retry_at) : "-",
 			])
 		);
 	}
