@@ -2,6 +2,8 @@
 app, through its translation files) can say them in Dutch; everywhere else they are the plain English
 string they are equal to."""
 
+import json
+
 
 class Text(str):
     """``Text("{count} rows", count=3) == "3 rows"``, with ``.template`` and ``.values`` kept."""
@@ -29,6 +31,28 @@ class Text(str):
             for key, value in (data.get("values") or {}).items()
         }
         return cls(data["template"], **values)
+
+
+def saved_text(english: str | None, saved: str | dict | None) -> str | None:
+    """The Text that ``as_dict`` saved (as JSON) beside ``english``; the English itself when nothing usable was."""
+    if not english or not saved:
+        return english
+    try:
+        return Text.from_dict(json.loads(saved) if isinstance(saved, str) else saved)
+    except (ValueError, KeyError, TypeError, AttributeError):  # not what this app saved: the English stands
+        return english
+
+
+def in_a_row(parts: list[str | None]) -> str | None:
+    """'a; b; c' (None when there is nothing to say), nested as '{first}; {rest}' so that every part that is
+    a Text is still translated in turn."""
+    said = [part for part in parts if part]
+    if not said:
+        return None
+    text = said[-1]
+    for part in reversed(said[:-1]):
+        text = Text("{first}; {rest}", first=part, rest=text)
+    return text
 
 
 def _rebuild(template: str, values: dict) -> Text:

@@ -377,13 +377,13 @@ def test_driver_errors_are_judged_by_their_code_and_described_without_values():
         (pymysql.err.OperationalError(2013, "Lost connection to server during query"),
          False, RETRYABLE, "database: lost connection"),
         (pymysql.err.ProgrammingError(1146, "Table 'leden.user_roles' doesn't exist"),
-         False, PERMANENT, "database error 1146 (ProgrammingError)"),
+         False, PERMANENT, "database: error 1146 (ProgrammingError)"),
         (pymysql.err.OperationalError(1142, "INSERT command denied to user 'clerk'@'localhost' for table `users`"),
-         False, PERMANENT, "database error 1142 (OperationalError)"),
+         False, PERMANENT, "database: error 1142 (OperationalError)"),
         (pymysql.err.OperationalError(1045, "Access denied for user 'clerk'@'localhost' (using password: YES)"),
-         False, PERMANENT, "database error 1045 (OperationalError)"),
+         False, PERMANENT, "database: error 1045 (OperationalError)"),
         (pymysql.err.IntegrityError(1062, "Duplicate entry 'jan@example.nl' for key 'email'"),
-         False, PERMANENT, "database error 1062 (IntegrityError)"),
+         False, PERMANENT, "database: error 1062 (IntegrityError)"),
         (sqlite3.OperationalError("database is locked"), True, RETRYABLE, "OperationalError"),
         (sqlite3.OperationalError("no such table: user_roles"), False, PERMANENT, "OperationalError"),
         (sqlite3.OperationalError("attempt to write a readonly database"), False, PERMANENT, "OperationalError"),
@@ -426,7 +426,7 @@ def test_real_failing_statements_wrapped_by_sqlalchemy(tmp_path):
     assert (is_conflict(missing_mariadb.value), classify(missing_mariadb.value), describe(missing_mariadb.value)) == (
         False,
         PERMANENT,
-        "database error 1146 (ProgrammingError)",
+        "database: error 1146 (ProgrammingError)",
     )
     assert str(as_engine_error(missing_mariadb.value)) == "database: error 1146 (ProgrammingError)"
 

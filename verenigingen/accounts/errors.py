@@ -105,21 +105,38 @@ PERMANENT_TYPE_NAMES = frozenset(
 JOB_ENDING_TYPE_NAMES = frozenset({"rq.timeouts.JobTimeoutException", "rq.timeouts.BaseTimeoutException"})
 
 # MariaDB/MySQL error codes of passing faults.
-CONFLICT_CODES = {1020: "record changed", 1205: "lock wait timeout", 1213: "deadlock"}
+CONFLICT_CODES = {1020: Text("record changed"), 1205: Text("lock wait timeout"), 1213: Text("deadlock")}
 PASSING_CODES = {
-    1040: "too many connections",
-    1053: "server shutting down",
-    1159: "network read interrupted",
-    1161: "network write interrupted",
-    1317: "query interrupted",
-    1927: "connection killed",
-    2002: "cannot connect",
-    2003: "cannot connect",
-    2006: "server gone away",
-    2013: "lost connection",
-    2055: "lost connection",
-    4031: "disconnected by the server",
+    1040: Text("too many connections"),
+    1053: Text("server shutting down"),
+    1159: Text("network read interrupted"),
+    1161: Text("network write interrupted"),
+    1317: Text("query interrupted"),
+    1927: Text("connection killed"),
+    2002: Text("cannot connect"),
+    2003: Text("cannot connect"),
+    2006: Text("server gone away"),
+    2013: Text("lost connection"),
+    2055: Text("lost connection"),
+    4031: Text("disconnected by the server"),
 }
+CONNECTION_LOST = Text("connection lost")
+
+
+def on_database(problem: str) -> Text:
+    """A database fault, as a failure reason says it: 'database: <problem>'."""
+    return Text("database: {problem}", problem=problem)
+
+
+def database_error(code: int | None, kind: str) -> Text:
+    """A database error the engine does not retry, by its code and the driver's class name only."""
+    return Text("database: error {code} ({kind})", code=code, kind=kind)
+
+
+def unique_rule_refused(code: int | None) -> Text:
+    return Text("database: a unique rule refused the write (error {code})", code=code or "integrity")
+
+
 # Only when neither type nor code says anything: wording of passing faults across MariaDB, SQLite, Redis.
 _CONFLICT_WORDS = re.compile(
     r"deadlock|lock wait timeout|database is locked|database table is locked|record has changed|"
@@ -208,5 +225,5 @@ def describe(exc: BaseException) -> str:
     code = database_code(exc)
     if code is not None:
         known = CONFLICT_CODES.get(code) or PASSING_CODES.get(code)
-        return f"database: {known}" if known else f"database error {code} ({type(exc).__name__})"
+        return on_database(known) if known else database_error(code, type(exc).__name__)
     return type(exc).__name__

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from verenigingen.accounts.ports import AuditEntry, Host, TrackerView
 from verenigingen.accounts.states import RequestStatus, TrackerStatus, finished_status
-from verenigingen.text import Text
+from verenigingen.text import Text, in_a_row
 
 TRACKER = "Bulk Operation Tracker"
 REQUEST = "Account Creation Request"
@@ -99,7 +99,9 @@ def error_summary(host: Host, tracker: str) -> str | None:
     for request in host.store.failed_requests(tracker):
         reason = request.failure_reason or "unknown"
         counts[reason] = counts.get(reason, 0) + 1
-    return "; ".join(f"{count} x {reason}" for reason, count in sorted(counts.items())) or None
+    return in_a_row(
+        [Text("{count} x {reason}", count=count, reason=reason) for reason, count in sorted(counts.items())]
+    )
 
 
 def complete_tracker_if_done(host: Host, tracker: str) -> bool:
@@ -110,7 +112,7 @@ def complete_tracker_if_done(host: Host, tracker: str) -> bool:
         if view is None or view.status != TrackerStatus.PROCESSING or view.processed_records < view.total_records:
             return False
         status = finished_status(view.successful_records, view.failed_records)
-        summary = "; ".join(filter(None, [view.error_summary, error_summary(host, tracker)])) or None
+        summary = in_a_row([view.error_summary, error_summary(host, tracker)])
         if not store.finish_tracker(
             tracker, status, view.successful_records, view.failed_records, host.clock(), summary
         ):

@@ -7,7 +7,7 @@ from verenigingen.accounts.states import TrackerStatus
 from verenigingen.accounts.trackers import TRACKER, TRACKER_FIELDS, speed
 from verenigingen.accounts.trackers import progress as tracker_progress
 from verenigingen.frappe_host.checks import pace
-from verenigingen.frappe_host.translate import stored_reason
+from verenigingen.frappe_host.translate import said
 
 
 def latest_tracker() -> str | None:
@@ -49,20 +49,15 @@ def bulk_status(host: Host, tracker: str) -> dict:
         if view is None:
             raise frappe.DoesNotExistError(f"no bulk operation {tracker}")
         counts = store.request_counts(tracker, host.clock())
-        failed = [
-            {"request": f.name, "member": f.source_record, "category": f.error_category, "reason": f.failure_reason}
+        failed = [  # reasons in the reader's language
+            {
+                "request": f.name,
+                "member": f.source_record,
+                "category": f.error_category,
+                "reason": said(f.failure_reason),
+            }
             for f in store.failed_requests(tracker)
         ]
-    texts = dict(
-        frappe.get_all(
-            "Account Creation Request",
-            filters={"name": ["in", [f["request"] for f in failed] or [""]], "failure_text": ["is", "set"]},
-            fields=["name", "failure_text"],
-            as_list=True,
-        )
-    )
-    for item in failed:  # in the reader's language
-        item["reason"] = stored_reason(item["reason"], texts.get(item["request"]))
     state = tracker_progress(host, tracker, view.modified or host.clock())
     running = view.status not in TrackerStatus.FINISHED
     pace_now = speed(view, view.completed_at if view.completed_at else host.clock())
@@ -71,7 +66,7 @@ def bulk_status(host: Host, tracker: str) -> dict:
         "current_batch": view.current_batch,
         "retry_queue": counts.waiting,
         "next_retry_at": counts.next_retry_at.isoformat() if counts.next_retry_at else None,
-        "error_summary": view.error_summary,
+        "error_summary": said(view.error_summary),
         "stuck": state.stuck,
         "rate_per_minute": pace_now.per_minute,
         "eta_seconds": pace_now.eta_seconds if running else None,

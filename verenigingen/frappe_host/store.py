@@ -34,6 +34,7 @@ from frappe.utils import now_datetime
 
 from verenigingen.accounts.errors import (
     CONFLICT_CODES,
+    CONNECTION_LOST,
     PASSING_CODES,
     AccountCreationError,
     ConflictError,
@@ -44,6 +45,9 @@ from verenigingen.accounts.errors import (
     Throttled,
     ValidationFailed,
     database_code,
+    database_error,
+    on_database,
+    unique_rule_refused,
 )
 from verenigingen.accounts.ports import (
     AuditEntry,
@@ -57,7 +61,7 @@ from verenigingen.accounts.ports import (
 )
 from verenigingen.accounts.states import RequestStatus, TrackerStatus
 from verenigingen.frappe_host.contacts import MEMBER_PICTURE, member_names
-from verenigingen.text import Text
+from verenigingen.text import Text, saved_text
 
 if TYPE_CHECKING:
     from verenigingen.accounts.ports import Store
@@ -84,7 +88,7 @@ _SLOTS = f"`tab{SLOT}`"
 _REQUEST_COLUMNS = (
     "name, request_type, source_record, email, full_name, status, role_profile, bulk_operation_tracker, "
     "batch_number, retry_count, requested_by, error_category, failure_reason, created_user, job_generation, "
-    "processed_by, lease_expires_at, creation"
+    "processed_by, lease_expires_at, creation, failure_text"
 )
 _DUE = "status = 'Queued' AND (next_retry_at IS NULL OR next_retry_at <= %(now)s)"
 
@@ -114,13 +118,13 @@ def as_engine_error(exc: BaseException) -> Exception | None:
         return None
     code = database_code(found)
     if code == DUPLICATE:
-        return IntegrityConflict(f"database: a unique rule refused the write (error {code or 'integrity'})")
+        return IntegrityConflict(unique_rule_refused(code))
     if code in CONFLICT_CODES:
-        return ConflictError(f"database: {CONFLICT_CODES[code]}")
+        return ConflictError(on_database(CONFLICT_CODES[code]))
     if code in PASSING_CODES or isinstance(found, pymysql.err.InterfaceError):
-        return RetryableError(f"database: {PASSING_CODES.get(code or 0, 'connection lost')}")
+        return RetryableError(on_database(PASSING_CODES.get(code or 0, CONNECTION_LOST)))
     log.error("database refused (%s, error %s): not retried", type(found).__name__, code)
-    return DatabaseError(f"database: error {code} ({type(found).__name__})")
+    return DatabaseError(database_error(code, type(found).__name__))
 
 
 def _duplicate(exc: pymysql.err.IntegrityError) -> bool:
@@ -481,7 +485,8 @@ class FrappeStore:
         return [
             RequestView(
                 row[0], row[1], row[2], row[3], row[4], row[5], tuple(roles.get(row[0], ())), row[6], row[7],
-                row[8] or None, row[9] or 0, row[10], row[11] or None, row[12], row[13], row[14] or 0, row[15],
+                row[8] or None, row[9] or 0, row[10], row[11] or None, saved_text(row[12], row[18]), row[13],
+                row[14] or 0, row[15],
                 row[16], row[17],
             )
             for row in rows
@@ -704,7 +709,8 @@ class FrappeStore:
         rows = self._rows(
             "SELECT name, operation_type, source_import, status, total_records, processed_records, "
             "successful_records, failed_records, current_batch, total_batches, batch_size, requested_by, "
-            f"started_at, completed_at, error_summary, modified FROM {_TRACKERS} WHERE name = %(name)s",
+            f"started_at, completed_at, error_summary, modified, error_summary_text FROM {_TRACKERS} "
+            "WHERE name = %(name)s",
             {"name": name},
         )
         if not rows:
@@ -712,6 +718,7 @@ class FrappeStore:
         row = list(rows[0])
         for i in range(4, 11):
             row[i] = row[i] or 0
+        row[14] = saved_text(row[14], row.pop())
         return TrackerView(*row)
 
     def renew_preparation(self, name: str, now: datetime, lease_until: datetime) -> bool:
@@ -740,13 +747,15 @@ class FrappeStore:
             condition += " AND preparation_expires_at < %(before)s"
         done = self._execute(
             f"UPDATE {_TRACKERS} SET status = %(status)s, total_records = %(total)s, error_summary = %(summary)s, "
-            f"preparation_expires_at = NULL, modified = %(now)s, completed_at = %(completed)s WHERE {condition}",
+            "error_summary_text = %(text)s, preparation_expires_at = NULL, modified = %(now)s, "
+            f"completed_at = %(completed)s WHERE {condition}",
             {
                 "n": name,
                 "before": lease_expired_before,
                 "status": status,
                 "total": total_records,
                 "summary": error_summary,
+                "text": _text_json(error_summary),
                 "now": now,
                 "completed": now if status in TrackerStatus.FINISHED else None,
             },
@@ -785,9 +794,17 @@ class FrappeStore:
     ) -> bool:
         done = self._execute(
             f"UPDATE {_TRACKERS} SET status = %(status)s, completed_at = %(now)s, modified = %(now)s, "
-            "error_summary = %(summary)s WHERE name = %(n)s AND status = 'Processing' "
+            "error_summary = %(summary)s, error_summary_text = %(text)s WHERE name = %(n)s AND status = 'Processing' "
             "AND processed_records >= total_records AND successful_records = %(s)s AND failed_records = %(f)s",
-            {"n": name, "status": status, "now": now, "summary": error_summary, "s": successful, "f": failed},
+            {
+                "n": name,
+                "status": status,
+                "now": now,
+                "summary": error_summary,
+                "text": _text_json(error_summary),
+                "s": successful,
+                "f": failed,
+            },
         )
         return done == 1
 
@@ -800,6 +817,7 @@ class FrappeStore:
     def reopen_tracker(self, name: str, retried: int, from_status: str, now: datetime) -> bool:
         done = self._execute(
             f"UPDATE {_TRACKERS} SET status = 'Processing', completed_at = NULL, error_summary = NULL, "
+            "error_summary_text = NULL, "
             "modified = %(now)s, processed_records = processed_records - %(r)s, "
             "failed_records = failed_records - %(r)s WHERE name = %(n)s AND status = %(from_status)s",
             {"n": name, "r": retried, "from_status": from_status, "now": now},

@@ -2,11 +2,9 @@
 (the translation files hold the templates) and filled in with its values, each translated in turn; any
 other message is Frappe's to translate as it is."""
 
-import json
-
 from frappe import _
 
-from verenigingen.text import Text
+from verenigingen.text import Text, saved_text
 
 
 def translated(message: str) -> str:
@@ -16,6 +14,11 @@ def translated(message: str) -> str:
     return _(message.template).format(**values)
 
 
+def said(message: str | None) -> str | None:
+    """``translated``, for a message that may be missing."""
+    return translated(message) if message else message
+
+
 def reason_of(exc: Exception) -> str:
     """An exception's one-line reason, translated (its message may be a Text)."""
     return translated(exc.args[0]) if exc.args and isinstance(exc.args[0], str) else str(exc)
@@ -23,10 +26,4 @@ def reason_of(exc: Exception) -> str:
 
 def stored_reason(english: str | None, text_json: str | dict | None) -> str | None:
     """A stored failure reason in the reader's language: by the template stored beside it, when there is one."""
-    if not text_json:
-        return english
-    try:
-        data = json.loads(text_json) if isinstance(text_json, str) else text_json
-        return translated(Text.from_dict(data))
-    except (ValueError, KeyError, TypeError, AttributeError):  # not what this app stored: the English stands
-        return english
+    return said(saved_text(english, text_json))

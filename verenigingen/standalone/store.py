@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from verenigingen.accounts.errors import (
     CONFLICT_CODES,
+    CONNECTION_LOST,
     PASSING_CODES,
     ConflictError,
     DatabaseError,
@@ -24,6 +25,8 @@ from verenigingen.accounts.errors import (
     ValidationFailed,
     database_code,
     ends_job,
+    on_database,
+    unique_rule_refused,
 )
 from verenigingen.accounts.ports import (
     AuditEntry,
@@ -111,11 +114,11 @@ def as_engine_error(exc: DBAPIError) -> Exception:
     values a driver quotes ("Duplicate entry '<e-mail>'"): only codes and kinds."""
     code = database_code(exc)
     if isinstance(exc, IntegrityError):
-        return IntegrityConflict(f"database: a unique rule refused the write (error {code or 'integrity'})")
+        return IntegrityConflict(unique_rule_refused(code))
     if code in CONFLICT_CODES:
-        return ConflictError(f"database: {CONFLICT_CODES[code]}")
+        return ConflictError(on_database(CONFLICT_CODES[code]))
     if code in PASSING_CODES or exc.connection_invalidated:
-        return RetryableError(f"database: {PASSING_CODES.get(code or 0, 'connection lost')}")
+        return RetryableError(on_database(PASSING_CODES.get(code or 0, CONNECTION_LOST)))
     message = str(getattr(exc, "orig", exc)).lower()
     if any(phrase in message for phrase in _SQLITE_CONFLICTS):
         return ConflictError("database: locked")

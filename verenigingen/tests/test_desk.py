@@ -138,7 +138,8 @@ class TestDesk(ImportCase):
             update_password(email, PASSWORD)
         frappe.db.commit()
         cls.failed = _failed_request(cls.admin, cls.runner)  # before any worker runs
-        cls.failed_bulk = _failed_bulk(cls.admin, cls.runner)
+        cls.failed_bulk = _failed_bulk(cls.admin, cls.runner, "retried")
+        cls.failed_bulk_nl = _failed_bulk(cls.dutch_admin, cls.runner, "nl")
         cls.workers = Workers(2, "bulk,short,default,long")  # long: the import's own job
         cls.server = WebServer()
         cls.playwright = sync_playwright().start()
@@ -227,6 +228,14 @@ class TestDesk(ImportCase):
         for field, dutch in said.items():
             expect(page.locator(f'.frappe-control[data-fieldname="{field}"]')).to_contain_text(dutch)
         self.shot(page, "request-failed-nl")
+
+        # A bulk operation with a failure: its reasons, summary and timeline in Dutch.
+        self.open(page, f"bulk-operation-tracker/{self.failed_bulk_nl}")
+        expect(page.locator(".verenigingen-failed")).to_contain_text("de status van het lid is nu Geannuleerd")
+        summary = page.locator('.frappe-control[data-fieldname="error_summary"]')
+        expect(summary).to_contain_text("1 x de status van het lid is nu Geannuleerd")
+        expect(page.locator(".page-container:visible .new-timeline")).to_contain_text("1 aangemaakt, 1 mislukt")
+        self.shot(page, "tracker-nl")
 
     def test_an_error_in_the_apps_javascript_fails_and_one_in_frappes_alone_is_told_apart(self):
         page = self.page_as(self.admin, watch=False)
@@ -355,7 +364,7 @@ class TestDesk(ImportCase):
         self.shot(page, "request-retried")
 
 
-def _failed_bulk(admin: str, runner: str) -> str:
+def _failed_bulk(admin: str, runner: str, tag: str) -> str:
     """A bulk operation of two members that completed with one failure (that member left the association in
     between, and is Active again), run here before any worker does."""
     frappe.set_user(admin)
@@ -363,7 +372,7 @@ def _failed_bulk(admin: str, runner: str) -> str:
         names = []
         for first in ("Eerste", "Tweede"):
             member = frappe.get_doc(
-                {"doctype": "Member", "first_name": first, "last_name": "Bulklid", "email": f"bulk-{first}@{DOMAIN}"}
+                {"doctype": "Member", "first_name": first, "last_name": "Bulklid", "email": f"{tag}-{first}@{DOMAIN}"}
             )
             member.status = "Active"
             names.append(member.insert().name)

@@ -111,11 +111,12 @@ class ImportCase(FrappeTestCase):
 
 def _clean_up() -> None:
     """This run's imports, members, users, requests, trackers and files (committed data)."""
-    members = frappe.get_all("Member", filters={"email": ["like", f"%@{DOMAIN}"]}, pluck="name")
-    imports = frappe.get_all("Mijnrood CSV Import", filters={"owner": f"admin@{DOMAIN}"}, pluck="name")
-    trackers = frappe.get_all("Bulk Operation Tracker", filters={"requested_by": f"admin@{DOMAIN}"}, pluck="name")
-    requests = frappe.get_all("Account Creation Request", filters={"requested_by": f"admin@{DOMAIN}"}, pluck="name")
-    users = frappe.get_all("User", filters={"name": ["like", f"%@{DOMAIN}"]}, pluck="name")
+    ours = ["like", f"%@{DOMAIN}"]  # every user of this run: its administrators, Dutch or not
+    members = frappe.get_all("Member", filters={"email": ours}, pluck="name")
+    imports = frappe.get_all("Mijnrood CSV Import", filters={"owner": ours}, pluck="name")
+    trackers = frappe.get_all("Bulk Operation Tracker", filters={"requested_by": ours}, pluck="name")
+    requests = frappe.get_all("Account Creation Request", filters={"requested_by": ours}, pluck="name")
+    users = frappe.get_all("User", filters={"name": ours}, pluck="name")
     for doctype, names in (("Member", members), ("Account Creation Request", requests)):
         for name in names:
             frappe.db.delete("Comment", {"reference_doctype": doctype, "reference_name": name})

@@ -31,6 +31,9 @@ frappe.ui.form.on("Bulk Operation Tracker", {
 		render_progress(frm, status);
 		render_failed(frm, status);
 		set_retry_button(frm, status);
+		// The stored summary is English: the status says it in the reader's language.
+		const summary = frappe.utils.escape_html(status.error_summary || "");
+		frm.set_df_property("error_summary", "formatter", () => summary);
 		const changed = ["status", "processed_records", "failed_records"].some((f) => frm.doc[f] !== status[f]);
 		if (changed && !frm.is_dirty()) {
 			await frm.reload_doc(); // the fields below the dashboard show the same counts
