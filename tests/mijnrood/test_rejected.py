@@ -45,3 +45,13 @@ def test_extra_cells_are_kept_and_the_file_is_its_owners_only(tmp_path):
         ["Row", "Reason rejected", "Voornaam", "Achternaam"],
         ["3", f"x; {NEUTRALISED_NOTE}", "Jan", "Jansen", "extra", "'=1"],
     ]
+
+
+def test_the_files_own_words_are_said_by_the_host_and_the_cells_are_left_as_they_were(tmp_path):
+    """On Frappe the column names, reasons and note are said in the reader's language; the export's header and
+    cells are the operator's own and stay as they were."""
+    rows = [RejectedRow(4, ["Jan", "=1"], ["Voornaam: too short"])]
+    path = write_rejected_rows(tmp_path / "r.csv", ["Voornaam", "Plaats"], rows, say=str.upper)
+    header, row = list(csv.reader(path.open(encoding="utf-8-sig", newline=""), delimiter=";"))
+    assert header == ["ROW", "REASON REJECTED", "Voornaam", "Plaats"]
+    assert row == ["4", f"VOORNAAM: TOO SHORT; {NEUTRALISED_NOTE.upper()}", "Jan", "'=1"]

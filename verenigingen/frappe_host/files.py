@@ -11,10 +11,12 @@ from pathlib import Path
 import frappe
 
 from verenigingen.accounts.eligibility import Refusal
+from verenigingen.frappe_host.translate import translated
 from verenigingen.mijnrood.rejected import RejectedRow, write_rejected_rows
+from verenigingen.text import Text
 
 IMPORT = "Mijnrood CSV Import"
-REFUSED_COLUMNS = ("Lidnr.", "member", "code", "reason")  # as the standalone refused-members report
+REFUSED_COLUMNS = ("Lidnr.", Text("member"), Text("code"), Text("reason"))  # as the standalone refused-members report
 
 
 def save_file(content: bytes, file_name: str, doctype: str | None = None, name: str | None = None, field=None):
@@ -35,7 +37,7 @@ def save_file(content: bytes, file_name: str, doctype: str | None = None, name: 
 def rejected_rows_file(import_name: str, stem: str, header: list[str], rows: list[RejectedRow]) -> str:
     """Written with the shared writer (BOM, neutralised formulas), then stored as a File; its URL."""
     with tempfile.TemporaryDirectory() as folder:
-        path = write_rejected_rows(Path(folder) / "rejected.csv", header, rows)
+        path = write_rejected_rows(Path(folder) / "rejected.csv", header, rows, say=translated)
         content = path.read_bytes()
     saved = save_file(content, f"{stem}-rejected-{import_name}.csv", IMPORT, import_name, "rejected_rows_file")
     return saved.file_url
@@ -47,9 +49,11 @@ def refused_accounts_file(import_name: str, stem: str, refusals: list[Refusal]) 
     ids = dict(frappe.get_list("Member", filters={"name": ["in", names]}, fields=["name", "member_id"], as_list=True))
     stream = io.StringIO()
     writer = csv.writer(stream, delimiter=";")
-    writer.writerow(REFUSED_COLUMNS)
+    writer.writerow([translated(column) for column in REFUSED_COLUMNS])
     for refusal in refusals:
-        writer.writerow([ids.get(refusal.member) or refusal.member, refusal.member, refusal.code, refusal.message])
+        writer.writerow(
+            [ids.get(refusal.member) or refusal.member, refusal.member, refusal.code, translated(refusal.message)]
+        )
     content = stream.getvalue().encode("utf-8-sig")
     saved = save_file(content, f"{stem}-no-account-{import_name}.csv", IMPORT, import_name, "refused_accounts_file")
     return saved.file_url

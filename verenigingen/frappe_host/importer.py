@@ -27,16 +27,17 @@ from verenigingen.mijnrood.updates import (
     UPDATE,
     Decision,
     StoredMember,
-    column_label,
+    at,
     decide,
     present_fields,
     remember,
+    row_reasons,
 )
 from verenigingen.text import Text
 
 CHUNK = 500
 SAVE_ERRORS = (frappe.ValidationError, frappe.DuplicateEntryError, frappe.PermissionError, pymysql.err.IntegrityError)
-CONCURRENT = (
+CONCURRENT = Text(
     "another import saved a member with this Lidnr. or e-mail address at the same moment; import the file again"
 )
 
@@ -57,21 +58,17 @@ class ImportResult:
     accounts: BulkQueued | None = None
 
 
-def _reasons(row: RowResult) -> list[str]:
-    return [f"{column_label(p.field)}: {p.message}" for p in row.errors]
-
-
 def save_failure(exc: Exception) -> str:
     """Why a member's document refused, by exception type: Frappe's own message may quote the value."""
     if isinstance(exc, (frappe.UniqueValidationError, frappe.DuplicateEntryError, pymysql.err.IntegrityError)):
-        return f"row: {CONCURRENT}"
+        return at(None, CONCURRENT)
     if isinstance(exc, frappe.PermissionError):
-        return "row: you are not permitted to save this member"
+        return at(None, Text("you are not permitted to save this member"))
     if isinstance(exc, frappe.InvalidEmailAddressError):
-        return f"{column_label('email')}: the site does not accept this e-mail address"
+        return at("email", Text("the site does not accept this e-mail address"))
     if isinstance(exc, frappe.InvalidPhoneNumberError):
-        return f"{column_label('phone')}: the site does not accept this phone number"
-    return f"row: the site refused to save this member ({type(exc).__name__})"
+        return at("phone", Text("the site does not accept this phone number"))
+    return at(None, Text("the site refused to save this member ({kind})", kind=type(exc).__name__))
 
 
 def _comparable(name: str, value):
@@ -137,7 +134,7 @@ class FrappeImporter:
             if row.skipped:
                 result.skipped_rows += 1
             elif not row.valid:
-                result.rejected.append(RejectedRow(row.row, row.cells, _reasons(row)))
+                result.rejected.append(RejectedRow(row.row, row.cells, row_reasons(row)))
             else:
                 chunk.append(row)
                 if len(chunk) == CHUNK:

@@ -82,6 +82,10 @@ def run_import(
     one-line reason as a frappe.ValidationError, before any member is written."""
     doc = frappe.get_doc(IMPORT, import_name)
     doc.check_permission("write")
+    # In the language of who runs it (a background job starts in the site's): they read its reports.
+    from frappe.translate import get_user_lang  # here: imported first in a worker, it is a circular import
+
+    frappe.local.lang = get_user_lang()
     if create_accounts is None:
         create_accounts = bool(doc.create_accounts)
     path, file_name = export_path(import_name)
@@ -91,8 +95,8 @@ def run_import(
         try:
             require_bulk_queue(host.settings)
         except ValidationFailed as exc:
-            _set(import_name, {"status": "Failed", "error_message": str(exc)})
-            raise frappe.ValidationError(str(exc)) from None
+            _set(import_name, {"status": "Failed", "error_message": reason_of(exc)})
+            raise frappe.ValidationError(reason_of(exc)) from None
     _set(import_name, {"status": "Importing", "imported_by": user, "error_message": None})
     try:
         result, export = FrappeImporter(import_name).run(path, progress=progress)

@@ -163,9 +163,19 @@ def _update(stored: StoredMember, record: dict, present: frozenset[str]) -> Deci
 def column_label(field_name: str | None) -> str:
     """The column a field comes from, as the export names it (the operator's words)."""
     if field_name is None:
-        return "row"
+        return Text("row")
     column = COLUMN_BY_FIELD.get(field_name)
     return column.label if column else field_name
+
+
+def at(field_name: str | None, problem: str) -> Text:
+    """'<column>: <problem>', as a rejected row's reason says where it went wrong."""
+    return Text("{column}: {problem}", column=column_label(field_name), problem=problem)
+
+
+def row_reasons(row: RowResult) -> list[str]:
+    """Why the reader rejected a row: each error with its column."""
+    return [at(p.field, p.message) for p in row.errors]
 
 
 def remember(decision: Decision, name: str, by_member_id: dict, by_email: dict) -> None:

@@ -23,10 +23,10 @@ from verenigingen.mijnrood.updates import (
     REFUSE,
     UPDATE,
     StoredMember,
-    column_label,
     decide,
     present_fields,
     remember,
+    row_reasons,
 )
 from verenigingen.standalone.host import StandaloneHost, utc_now
 from verenigingen.standalone.schema import members, mijnrood_imports, users
@@ -52,10 +52,6 @@ class ImportResult:
     rejected_rows_file: str | None = None
     member_names: list[str] = field(default_factory=list)
     accounts: BulkQueued | None = None
-
-
-def _reasons(row: RowResult) -> list[str]:
-    return [f"{column_label(p.field)}: {p.message}" for p in row.errors]
 
 
 class Importer:
@@ -88,7 +84,7 @@ class Importer:
                 result.skipped_rows += 1
                 continue
             if not row.valid:
-                rejected.append(RejectedRow(row.row, row.cells, _reasons(row)))
+                rejected.append(RejectedRow(row.row, row.cells, row_reasons(row)))
                 continue
             chunk.append(row)
             if len(chunk) == CHUNK:

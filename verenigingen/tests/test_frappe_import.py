@@ -562,6 +562,27 @@ class TestDeskEntryPoints(WorkersCase):
         self.assertRegex(dutch[3], r"^Bezig → Voltooid door \S+ op \S+: account klaar$")
         self.assertRegex(self.timeline("Bulk Operation Tracker", tracker, "nl")[-1], r": 1 aangemaakt, 0 mislukt$")
 
+    def test_an_import_writes_its_reports_in_the_language_of_who_started_it(self):
+        dutch = f"nl-admin@{DOMAIN}"
+        frappe.set_user(self.runner)
+        user = frappe.get_doc(
+            {"doctype": "User", "email": dutch, "first_name": "Beheerder", "send_welcome_email": 0, "language": "nl"}
+        )
+        user.append_roles(Roles.ADMINISTRATOR)
+        user.insert()
+        frappe.db.commit()
+        frappe.set_user(dutch)
+        path = self.export(2, broken=1)
+        name = new_import(path.read_bytes(), path.name, False)
+        api.start_import(name)
+        frappe.db.commit()
+        self.assertEqual(self.wait_for_import(name), "Completed")
+        url = frappe.db.get_value(IMPORT, name, "rejected_rows_file")
+        content = Path(frappe.get_doc("File", {"file_url": url}).get_full_path()).read_text(encoding="utf-8-sig")
+        header, row = list(csv.reader(content.splitlines(), delimiter=";"))[:2]
+        self.assertEqual(header[:2], ["Rij", "Reden van afwijzing"])
+        self.assertIn("Voornaam: Voornaam is verplicht", row[1])
+
     def timeline(self, doctype: str, name: str, lang: str) -> list[str]:
         """The audit entries of the document's timeline as Desk loads it for a reader of ``lang``; Frappe's
         own entries must not repeat them (in English)."""
