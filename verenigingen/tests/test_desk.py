@@ -1,5 +1,5 @@
-"""Desk in a real browser: headless Chromium driven by Playwright against this bench's own web server and
-real bench workers. A Verenigingen Administrator uploads a Mijnrood export, validates it, imports it, follows
+"""Desk in a real browser: headless Chromium driven by Playwright against this bench's own web server, its
+socket.io server (realtime events) and real bench workers. A Verenigingen Administrator uploads a Mijnrood export, validates it, imports it, follows
 the accounts to Completed, downloads the rejected rows and retries a failed request; a Dutch-speaking one
 gets the forms in Dutch; a Verenigingen Member sees none of it. Each screen is saved as a screenshot
 (``VERENIGINGEN_SCREENSHOTS``, for the README).
@@ -84,15 +84,51 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Realtime:
+    """Frappe's socket.io server, as `bench start` runs it, so that Desk gets its realtime events; a bench whose
+    own one runs already keeps it. It checks a browser's session with the web server at the bench's
+    ``webserver_port`` (in developer mode), hence WebServer takes that port when it is free."""
+
+    def __init__(self):
+        self.port = int(frappe.conf.socketio_port or 9000)
+        self.process = None
+        if _listening(self.port):
+            return
+        bench = Path(frappe.local.sites_path).resolve().parent
+        self.log = (Path(tempfile.gettempdir()) / f"vg-socketio-{RUN}.log").open("ab")
+        self.process = subprocess.Popen(
+            ["node", "apps/frappe/socketio.js"], cwd=bench, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 30
+        while not _listening(self.port):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"Frappe's socket.io server did not listen on port {self.port}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            self.log.close()
+
+
 class WebServer:
-    """`bench serve` of this bench, one process, as a browser reaches it."""
+    """`bench serve` of this bench, one process, as `bench start` runs it and a browser reaches it."""
 
     def __init__(self):
         sites = Path(frappe.local.sites_path).resolve()
         python = sites.parent / "env" / "bin" / "python"
-        self.port = _free_port()
+        preferred = int(frappe.conf.webserver_port or 8000)
+        self.port = _free_port() if _listening(preferred) else preferred
         self.url = f"http://{frappe.local.site}:{self.port}"
         env = {key: value for key, value in os.environ.items() if key != "CI"}
+        env["DEV_SERVER"] = "true"  # as `bench start` runs it: Desk then reaches the socket.io server on its own port
         self.log = (Path(tempfile.gettempdir()) / f"vg-web-{RUN}.log").open("ab")
         command = [str(python), "-m", "frappe.utils.bench_helper", "frappe", "serve", "--port", str(self.port)]
         self.process = subprocess.Popen(
@@ -142,13 +178,15 @@ class TestDesk(ImportCase):
         cls.failed_bulk_nl = _failed_bulk(cls.dutch_admin, cls.runner, "nl")
         cls.workers = Workers(2, "bulk,short,default,long")  # long: the import's own job
         cls.server = WebServer()
+        cls.realtime = Realtime()
         cls.playwright = sync_playwright().start()
         cls.browser = cls.playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         SHOTS.mkdir(parents=True, exist_ok=True)
 
     @classmethod
     def tearDownClass(cls):
-        for closing in (cls.browser.close, cls.playwright.stop, cls.server.stop, cls.workers.stop):
+        closings = (cls.browser.close, cls.playwright.stop, cls.realtime.stop, cls.server.stop, cls.workers.stop)
+        for closing in closings:
             with contextlib.suppress(Exception):  # tearing down: the rest must still go
                 closing()
         super().tearDownClass()
@@ -319,9 +357,17 @@ class TestDesk(ImportCase):
         self.assertEqual(frappe.db.count("Member", {"source_import": name}), 0)
         self.shot(page, "import-preview")
 
-        # Import, with the accounts at once (the form's default).
+        # Import, with the accounts at once (the form's default); its progress comes as realtime events.
+        page.wait_for_function("frappe.realtime.socket && frappe.realtime.socket.connected")
+        page.evaluate(
+            "window.vgProgress = []; frappe.realtime.on('verenigingen_import_progress', (d) => vgProgress.push(d))"
+        )
         self.button(page, "Import").click()
         expect(self.indicator(page, "Completed")).to_be_visible(timeout=SLOW)
+        progress = page.evaluate("vgProgress")
+        self.assertTrue(progress, "no realtime progress reached the form")
+        last = progress[-1]
+        self.assertEqual((last["import"], last["done"], last["total"]), (name, MEMBERS + BROKEN, MEMBERS + BROKEN))
         expect(page.locator('.frappe-control[data-fieldname="members_created"]')).to_contain_text(str(MEMBERS))
         self.shot(page, "import-completed")
         with page.expect_download() as downloaded:
