@@ -18,7 +18,7 @@ from tests.contract.conftest import START, Backend, Clock
 from verenigingen.accounts.config import AccountSettings
 from verenigingen.accounts.ports import AuditEntry, JobQueue, Store
 from verenigingen.accounts.states import Roles
-from verenigingen.frappe_host.store import AUDIT_COMMENT, FROM_NOTHING, FrappeStore
+from verenigingen.frappe_host.store import AUDIT_COMMENT, FROM_NOTHING, FrappeStore, engine_time
 from verenigingen.tests.site import raise_user_limit, site_connection
 
 SITE = os.environ.get("VERENIGINGEN_FRAPPE_SITE", "")
@@ -102,7 +102,7 @@ class FrappeBackend(Backend):
             part = AUDIT.match(content).groupdict()
             before = None if part["from"] == FROM_NOTHING else part["from"]
             entry = AuditEntry(doctype, docname, before, part["to"], part["by"], part["reason"] or "", part["worker"])
-            trail.append((entry, creation))
+            trail.append((entry, engine_time(creation)))  # Frappe's creation is on the site's clock
         return trail
 
     def close(self) -> None:

@@ -13,9 +13,10 @@ primary key (an insert that collides) instead of by a count that may not see a r
 Rows counted. Frappe's connection reports rows *changed*, not rows matched: a renewal writing the values a
 row already has would look lost. Renewals therefore lock the row they mean to renew first.
 
-Times. The engine's clock (naive UTC) is stored as given, to the microsecond. Frappe's own ``creation`` and
-``modified`` on the bookkeeping rows (requests, trackers, audit comments) carry that clock too, so ordering
-and stall detection never mix two clocks; those rows are written only by this module.
+Times. The engine's clock (naive UTC) is stored as given, to the microsecond, in the engine's own columns
+(leases, retry times, started and completed). Frappe's own ``creation`` and ``modified`` keep Frappe's clock,
+the site's time zone, converted from the engine's (site_time), so that Desk shows and filters them right;
+a tracker's ``modified`` is read back on the engine's clock (engine_time).
 """
 
 import json
@@ -30,7 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 import frappe
 import pymysql
+import pytz
 from frappe.utils import now_datetime
+from frappe.utils.data import convert_utc_to_system_timezone, get_system_timezone
 
 from verenigingen.accounts.errors import (
     CONFLICT_CODES,
@@ -96,6 +99,20 @@ _DUE = "status = 'Queued' AND (next_retry_at IS NULL OR next_retry_at <= %(now)s
 def throttle_limit() -> int:
     """Frappe's limit on new users an hour (site config ``throttle_user_limit``, 60 when not set)."""
     return int(frappe.local.conf.get("throttle_user_limit", 60))
+
+
+def site_time(now: datetime) -> datetime:
+    """The engine's time (naive UTC) on Frappe's clock, the site's time zone, for Frappe's own ``creation`` and
+    ``modified``: Desk shows and filters those as the site's time ("5 minutes ago", "Created On")."""
+    return convert_utc_to_system_timezone(now).replace(tzinfo=None)
+
+
+def engine_time(site: datetime) -> datetime:
+    """A ``modified`` read back on the engine's clock (it tells whether a tracker is stuck). In the hour that a
+    daylight-saving change repeats, the later of the two is taken: never a false "stuck", at worst a real one
+    seen an hour late, once a year."""
+    zone = pytz.timezone(get_system_timezone())
+    return zone.localize(site, is_dst=False).astimezone(pytz.utc).replace(tzinfo=None)
 
 
 def new_name(prefix: str) -> str:
@@ -225,9 +242,12 @@ class FrappeStore:
         return list(self.db.sql(query, values or {}))
 
     def _execute(self, query: str, values: dict | None = None) -> int:
-        """Rows changed by one statement."""
+        """Rows changed by one statement. ``%(site_now)s`` is ``now`` on Frappe's clock (see site_time)."""
+        values = values or {}
+        if "%(site_now)s" in query:
+            values = {**values, "site_now": site_time(values["now"])}
         db = self.db
-        db.sql(query, values or {})
+        db.sql(query, values)
         return db._cursor.rowcount
 
     @staticmethod
@@ -443,16 +463,17 @@ class FrappeStore:
             "role_profile", "bulk_operation_tracker", "batch_number", "retry_count", "job_generation",
             "requested_by",
         ]  # fmt: skip
+        at = site_time(now)
         rows = [
             (
-                name, now, now, r.requested_by, r.requested_by, 0, 0, r.request_type, r.source_record,
+                name, at, at, r.requested_by, r.requested_by, 0, 0, r.request_type, r.source_record,
                 r.source_record, r.email, r.full_name, status, status, r.priority, r.role_profile, r.tracker,
                 r.batch_number or 0, 0, 0, r.requested_by,  # Frappe Int columns are NOT NULL: 0 = no batch
             )
             for name, r in zip(names, requests, strict=True)
         ]  # fmt: skip
         roles = [
-            (uuid.uuid4().hex[:12], now, now, r.requested_by, r.requested_by, 0, idx, role, name, REQUEST, "roles")
+            (uuid.uuid4().hex[:12], at, at, r.requested_by, r.requested_by, 0, idx, role, name, REQUEST, "roles")
             for name, r in zip(names, requests, strict=True)
             for idx, role in enumerate(r.roles, 1)
         ]
@@ -487,7 +508,7 @@ class FrappeStore:
                 row[0], row[1], row[2], row[3], row[4], row[5], tuple(roles.get(row[0], ())), row[6], row[7],
                 row[8] or None, row[9] or 0, row[10], row[11] or None, saved_text(row[12], row[18]), row[13],
                 row[14] or 0, row[15],
-                row[16], row[17],
+                row[16], engine_time(row[17]),  # creation, back on the engine's clock
             )
             for row in rows
         ]  # fmt: skip
@@ -507,7 +528,8 @@ class FrappeStore:
     def claim_request(self, name: str, worker: str, now: datetime, lease_until: datetime) -> RequestView | None:
         claimed = self._execute(
             f"UPDATE {_REQUESTS} SET status = 'Processing', pipeline_stage = 'Creating user', processed_by = %(w)s, "
-            f"started_at = %(now)s, lease_expires_at = %(until)s, modified = %(now)s WHERE name = %(name)s AND {_DUE}",
+            f"started_at = %(now)s, lease_expires_at = %(until)s, modified = %(site_now)s "
+            f"WHERE name = %(name)s AND {_DUE}",
             {"w": worker, "now": now, "until": lease_until, "name": name},
         )
         return self.get_request(name) if claimed == 1 else None
@@ -544,7 +566,7 @@ class FrappeStore:
         )
         done = self._execute(
             f"UPDATE {_REQUESTS} SET status = %(status)s, pipeline_stage = %(status)s, open_for_member = NULL, "
-            "completed_at = %(now)s, modified = %(now)s, lease_expires_at = NULL, created_user = %(user)s, "
+            "completed_at = %(now)s, modified = %(site_now)s, lease_expires_at = NULL, created_user = %(user)s, "
             "error_category = %(category)s, failure_reason = %(reason)s, failure_text = %(text)s "
             f"WHERE {condition}",
             {
@@ -695,7 +717,8 @@ class FrappeStore:
         name = new_name("BOT")
         by = tracker.requested_by
         row = {
-            "name": name, "creation": now, "modified": now, "owner": by, "modified_by": by, "docstatus": 0,
+            "name": name, "creation": site_time(now), "modified": site_time(now), "owner": by, "modified_by": by,
+            "docstatus": 0,
             "idx": 0, "operation_type": tracker.operation_type, "source_import": tracker.source_import,
             "status": status, "priority": tracker.priority, "total_records": tracker.total_records,
             "processed_records": 0, "successful_records": 0, "failed_records": 0, "current_batch": 0,
@@ -719,6 +742,7 @@ class FrappeStore:
         for i in range(4, 11):
             row[i] = row[i] or 0
         row[14] = saved_text(row[14], row.pop())
+        row[15] = engine_time(row[15]) if row[15] else None
         return TrackerView(*row)
 
     def renew_preparation(self, name: str, now: datetime, lease_until: datetime) -> bool:
@@ -728,7 +752,7 @@ class FrappeStore:
         ):
             return False
         self._execute(
-            f"UPDATE {_TRACKERS} SET preparation_expires_at = %(until)s, modified = %(now)s WHERE name = %(n)s",
+            f"UPDATE {_TRACKERS} SET preparation_expires_at = %(until)s, modified = %(site_now)s WHERE name = %(n)s",
             {"n": name, "until": lease_until, "now": now},
         )
         return True
@@ -747,7 +771,7 @@ class FrappeStore:
             condition += " AND preparation_expires_at < %(before)s"
         done = self._execute(
             f"UPDATE {_TRACKERS} SET status = %(status)s, total_records = %(total)s, error_summary = %(summary)s, "
-            "error_summary_text = %(text)s, preparation_expires_at = NULL, modified = %(now)s, "
+            "error_summary_text = %(text)s, preparation_expires_at = NULL, modified = %(site_now)s, "
             f"completed_at = %(completed)s WHERE {condition}",
             {
                 "n": name,
@@ -775,7 +799,7 @@ class FrappeStore:
             f"UPDATE {_TRACKERS} SET current_batch = %(b)s WHERE name = %(n)s AND current_batch < %(b)s", values
         )
         started = self._execute(
-            f"UPDATE {_TRACKERS} SET status = 'Processing', started_at = %(now)s, modified = %(now)s "
+            f"UPDATE {_TRACKERS} SET status = 'Processing', started_at = %(now)s, modified = %(site_now)s "
             "WHERE name = %(n)s AND status = 'Queued'",
             values,
         )
@@ -785,7 +809,7 @@ class FrappeStore:
         self._execute(
             f"UPDATE {_TRACKERS} SET processed_records = processed_records + %(p)s, "
             "successful_records = successful_records + %(s)s, failed_records = failed_records + %(f)s, "
-            "modified = %(now)s WHERE name = %(n)s",
+            "modified = %(site_now)s WHERE name = %(n)s",
             {"n": name, "p": processed, "s": successful, "f": failed, "now": now},
         )
 
@@ -793,7 +817,7 @@ class FrappeStore:
         self, name: str, status: str, successful: int, failed: int, now: datetime, error_summary: str | None
     ) -> bool:
         done = self._execute(
-            f"UPDATE {_TRACKERS} SET status = %(status)s, completed_at = %(now)s, modified = %(now)s, "
+            f"UPDATE {_TRACKERS} SET status = %(status)s, completed_at = %(now)s, modified = %(site_now)s, "
             "error_summary = %(summary)s, error_summary_text = %(text)s WHERE name = %(n)s AND status = 'Processing' "
             "AND processed_records >= total_records AND successful_records = %(s)s AND failed_records = %(f)s",
             {
@@ -818,7 +842,7 @@ class FrappeStore:
         done = self._execute(
             f"UPDATE {_TRACKERS} SET status = 'Processing', completed_at = NULL, error_summary = NULL, "
             "error_summary_text = NULL, "
-            "modified = %(now)s, processed_records = processed_records - %(r)s, "
+            "modified = %(site_now)s, processed_records = processed_records - %(r)s, "
             "failed_records = failed_records - %(r)s WHERE name = %(n)s AND status = %(from_status)s",
             {"n": name, "r": retried, "from_status": from_status, "now": now},
         )
@@ -886,11 +910,11 @@ class FrappeStore:
 
     # --- audit: comments on the document's timeline ------------------------------------------------------
     def add_audit(self, entries: list[AuditEntry], now: datetime) -> None:
-        rows = []
+        rows, at = [], site_time(now)
         for e in entries:
             text = audit_text(e)
             rows.append((
-                _audit_name(), now, now, e.by, e.by, 0, 0, AUDIT_COMMENT, e.by, e.doctype, e.docname, str(text),
+                _audit_name(), at, at, e.by, e.by, 0, 0, AUDIT_COMMENT, e.by, e.doctype, e.docname, str(text),
                 json.dumps(text.as_dict(), default=str), 0, 0,
             ))  # fmt: skip
         if rows:

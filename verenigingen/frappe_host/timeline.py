@@ -1,10 +1,9 @@
-"""The audit trail on a document's timeline, in the reader's language and the site's time zone. The engine
-writes its entries in English at UTC, each with its template (store.add_audit), as comments that Frappe's
-timeline leaves out; this hook puts them back in, said for whoever reads them."""
+"""The audit trail on a document's timeline, in the reader's language. The engine writes its entries in
+English, each with its template (store.add_audit), as comments that Frappe's timeline leaves out; this hook
+puts them back in, said for whoever reads them."""
 
 import frappe
 from frappe.utils import escape_html
-from frappe.utils.data import convert_utc_to_system_timezone
 
 from verenigingen.frappe_host.store import AUDIT_COMMENT
 from verenigingen.frappe_host.translate import stored_reason
@@ -26,7 +25,7 @@ def audit_entries(doctype: str, docname: str) -> list[dict]:
     )
     return [
         {
-            "creation": convert_utc_to_system_timezone(row.creation).replace(tzinfo=None),
+            "creation": row.creation,
             "content": escape_html(stored_reason(row.content, row.subject) or ""),
             "is_card": False,
         }

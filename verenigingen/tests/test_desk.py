@@ -1,7 +1,8 @@
 """Desk in a real browser: headless Chromium driven by Playwright against this bench's own web server, its
-socket.io server (realtime events) and real bench workers. A Verenigingen Administrator uploads a Mijnrood export, validates it, imports it, follows
-the accounts to Completed, downloads the rejected rows and retries a failed request; a Dutch-speaking one
-gets the forms in Dutch; a Verenigingen Member sees none of it. Each screen is saved as a screenshot
+socket.io server (realtime events) and real bench workers. A Verenigingen Administrator uploads a Mijnrood
+export, validates it, imports it, follows the accounts to Completed, downloads the rejected rows and retries
+failures; a manager follows without the buttons; a Dutch-speaking administrator gets it all in Dutch; a
+Verenigingen Member sees none of it. Each screen is saved as a screenshot
 (``VERENIGINGEN_SCREENSHOTS``, for the README).
 
 Needs Playwright in the bench's Python and a Chromium (``VERENIGINGEN_CHROMIUM``, /usr/bin/chromium by
