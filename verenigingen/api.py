@@ -26,7 +26,7 @@ from verenigingen.frappe_host.imports import (
     start_accounts_for_import,
 )
 from verenigingen.frappe_host.members import account_of_member
-from verenigingen.frappe_host.translate import reason_of
+from verenigingen.frappe_host.translate import reason_of, translated
 from verenigingen.mijnrood import ExportError
 
 
@@ -113,7 +113,7 @@ def retry_failed(tracker: str | None = None) -> dict:
     """Queue the failed requests again (of one bulk operation, or all), as the session user."""
     _require(Roles.ADMINISTRATOR)
     report = _engine(retry_failed_requests, frappe_host(), frappe.session.user, tracker or None)
-    return {"retried": report.retried, "refused": [refusal.as_dict() for refusal in report.refused]}
+    return _retried(report)
 
 
 @frappe.whitelist(methods=["POST"])
@@ -122,7 +122,7 @@ def retry_request(request: str) -> dict:
     _require(Roles.ADMINISTRATOR)
     frappe.get_doc("Account Creation Request", request).check_permission("read")
     report = _engine(retry_failed_requests, frappe_host(), frappe.session.user, None, request)
-    return {"retried": report.retried, "refused": [refusal.as_dict() for refusal in report.refused]}
+    return _retried(report)
 
 
 @frappe.whitelist()
@@ -140,6 +140,12 @@ def request_account(member: str) -> dict:
     frappe.get_doc("Member", member).check_permission("read")
     request = _engine(queue_account_creation_for_member, frappe_host(), frappe.session.user, member)
     return {"request": request, "linked": request is None}
+
+
+def _retried(report) -> dict:
+    """A retry's report for Desk, its refusals in the reader's language."""
+    refused = [{**refusal.as_dict(), "message": translated(refusal.message)} for refusal in report.refused]
+    return {"retried": report.retried, "refused": refused}
 
 
 def _require(*roles: str) -> None:

@@ -156,7 +156,7 @@ def _insert_in_chunks(host: Host, actor: str, tracker: str, requests: list[NewRe
                 try:
                     with_conflict_retries(host, lambda r=request: insert([r]))
                 except ValidationFailed:
-                    why = "already has an open account request"
+                    why = Text("already has an open account request")
                     refusals.append(Refusal(request.source_record, "open_request", why))
                     refused += 1
     return refused

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from verenigingen.accounts.manager import same_person
 from verenigingen.accounts.ports import MemberView, Store, UserView
+from verenigingen.text import Text
 
 
 @dataclass(frozen=True)
@@ -34,20 +35,22 @@ def check_members(store: Store, names: list[str], eligible_statuses: frozenset[s
     for name in names:
         member = members.get(name)
         if member is None:
-            result.refused.append(Refusal(name, "not_found", "no such member"))
+            result.refused.append(Refusal(name, "not_found", Text("no such member")))
         elif member.user:
-            result.refused.append(Refusal(name, "has_user", "already has a user account"))
+            result.refused.append(Refusal(name, "has_user", Text("already has a user account")))
         elif not member.email:
-            result.refused.append(Refusal(name, "no_email", "has no e-mail address"))
+            result.refused.append(Refusal(name, "no_email", Text("has no e-mail address")))
         elif member.status not in eligible_statuses:
-            result.refused.append(Refusal(name, "not_eligible", f"membership status {member.status or 'unknown'}"))
+            result.refused.append(
+                Refusal(name, "not_eligible", Text("membership status {status}", status=member.status or "unknown"))
+            )
         elif name in open_requests:
-            result.refused.append(Refusal(name, "open_request", "already has an open account request"))
+            result.refused.append(Refusal(name, "open_request", Text("already has an open account request")))
         elif (user := store.find_user(member.email)) is not None:
             if user.member in (None, name) and same_person(user.full_name, member.full_name):
                 result.link.append((member, user))
             else:
-                result.refused.append(Refusal(name, "email_taken", "its e-mail address belongs to another user"))
+                result.refused.append(Refusal(name, "email_taken", Text("its e-mail address belongs to another user")))
         else:
             result.eligible.append(member)
     return result

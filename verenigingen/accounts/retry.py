@@ -33,7 +33,9 @@ def retry_failed_requests(host: Host, actor: str, tracker: str | None = None, on
         if only is not None:
             named = next((r for r in failed if r.name == only), None)
             if named is None:
-                return RetryReport(refused=[Refusal("", "not_failed", f"request {only} has not failed")])
+                return RetryReport(
+                    refused=[Refusal("", "not_failed", Text("request {request} has not failed", request=only))]
+                )
             failed = [r for r in failed if r.source_record == named.source_record]  # the newest rule holds
         members = store.get_members([r.source_record for r in failed])
         busy = store.members_with_open_request([r.source_record for r in failed])
@@ -41,21 +43,21 @@ def retry_failed_requests(host: Host, actor: str, tracker: str | None = None, on
         for request in failed:  # oldest first: the last one seen per member is its newest
             if request.source_record in newest:
                 older = newest[request.source_record]
-                report.refused.append(_refusal(older, "older_request", "a newer one of its member is retried"))
+                report.refused.append(_refusal(older, "older_request", Text("a newer one of its member is retried")))
             newest[request.source_record] = request
         retried: list[RequestView] = []
         for request in newest.values():
             member = members.get(request.source_record)
             if member is None:
-                report.refused.append(_refusal(request, "not_found", "its member no longer exists"))
+                report.refused.append(_refusal(request, "not_found", Text("its member no longer exists")))
             elif member.user:
-                report.refused.append(_refusal(request, "has_user", "its member has a user account by now"))
+                report.refused.append(_refusal(request, "has_user", Text("its member has a user account by now")))
             elif request.source_record in busy:
-                report.refused.append(_refusal(request, "open_request", "its member has an open request by now"))
+                report.refused.append(_refusal(request, "open_request", Text("its member has an open request by now")))
             elif _requeue(host, request):
                 retried.append(request)
             else:
-                report.refused.append(_refusal(request, "changed", "it was retried or changed meanwhile"))
+                report.refused.append(_refusal(request, "changed", Text("it was retried or changed meanwhile")))
         report.retried = len(retried)
         entries = [
             AuditEntry(REQUEST, r.name, RequestStatus.FAILED, RequestStatus.QUEUED, actor, Text("retried"))
@@ -96,4 +98,6 @@ def _requeue(host: Host, request: RequestView) -> bool:
 
 
 def _refusal(request: RequestView, code: str, why: str) -> Refusal:
-    return Refusal(request.source_record, code, f"request {request.name} not retried: {why}")
+    return Refusal(
+        request.source_record, code, Text("request {request} not retried: {why}", request=request.name, why=why)
+    )

@@ -54,7 +54,7 @@ class Decision:
     @property
     def message(self) -> str:
         """The reason as the rejected-rows file shows it: the column first, as for every other reason."""
-        return f"{column_label(self.field)}: {self.reason}"
+        return at(self.field, self.reason)
 
 
 def present_fields(header_fields: set[str] | frozenset[str]) -> frozenset[str]:

@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import frappe
-from frappe.utils.data import convert_utc_to_system_timezone
+from frappe.utils.data import convert_utc_to_system_timezone, convert_utc_to_timezone
 from frappe.utils.password import update_password
 
 from verenigingen.accounts.bulk import process_bulk_account_creation_batch, queue_bulk_account_creation_for_members
@@ -68,15 +68,19 @@ def _sort_out(url: str, error, ours: list[str]) -> None:
 
 
 def _whose(frame: str) -> str | None:
-    """'app' for the app's code: its bundle, a form script (Frappe runs them with `new Function`: 'eval at'
-    a place in Frappe's bundle) or a script put in the page; 'frappe' for Frappe's bundles; None otherwise."""
-    if "/assets/verenigingen/" in frame or ("eval at" in frame and "://" in frame):
-        return "app"
+    """'frappe' for a place in Frappe's bundles; None for one of the browser's own or of Playwright's (no place
+    in a file); 'app' for anything else. That is the app's: its form and list scripts (Frappe runs them with
+    `new Function`, named `<doctype>__js` by a sourceURL, or 'eval at' a place in its bundle), a script put in
+    the page (located at the page), its assets."""
     body = frame.strip().removeprefix("at ")
     location = body[body.rfind("(") + 1 : -1] if body.endswith(")") else body
+    if "eval at" in body:
+        return "app" if "://" in body else None
     if "/assets/frappe/" in location:
         return "frappe"
-    return "app" if "://" in location else None  # a script in the page is located at the page
+    if location.startswith("<anonymous>") or location in ("native", "") or location.startswith(":"):
+        return None
+    return "app"
 
 
 def _free_port() -> int:
@@ -195,6 +199,7 @@ class TestDesk(ImportCase):
     # --- helpers ------------------------------------------------------------------------------------------
     def page_as(self, user: str, watch: bool = True) -> "Page":
         context = self.browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+        context.add_init_script("Error.stackTraceLimit = 100")  # deep enough to reach the app's own frames
         self.addCleanup(context.close)
         page = context.new_page()
         page.set_default_timeout(30_000)
@@ -286,14 +291,19 @@ class TestDesk(ImportCase):
         self.assertEqual(ours, [])
         page.evaluate("setTimeout(() => { const none = null; return none[0]; })")  # nothing tells whose
         page.evaluate("frappe.dom.eval('setTimeout(() => { const none = null; return none[1]; })')")  # in the page
+        page.evaluate(  # as Frappe runs a form script: `new Function`, named by a sourceURL
+            "new Function('setTimeout(() => { const none = null; return none[2]; });"
+            " //# sourceURL=bulk_operation_tracker__js')()"
+        )
         page.wait_for_timeout(500)
-        self.assertEqual(len(ours), 2, ours)
-        self.assertIn("reading '0'", ours[0])
-        self.assertIn("reading '1'", ours[1])
+        self.assertEqual(len(ours), 3, ours)
+        for index, error in enumerate(ours):
+            self.assertIn(f"reading '{index}'", error)
 
     def test_a_manager_follows_a_bulk_operation_and_only_an_administrator_retries_its_failures(self):
         manager = self.manager(f"desk-manager@{DOMAIN}")
         update_password(manager, PASSWORD)
+        frappe.db.set_value("User", manager, "time_zone", "Asia/Kolkata")  # a reader in a zone of their own
         frappe.db.commit()
         page = self.page_as(manager)
         self.open(page, f"bulk-operation-tracker/{self.failed_bulk}")
@@ -301,10 +311,11 @@ class TestDesk(ImportCase):
         expect(page.locator(".verenigingen-failed")).to_contain_text("the member's status is now Cancelled")
         expect(self.button(page, "Account Creation Requests")).to_be_visible()  # the page is loaded ...
         expect(self.button(page, "Retry failed")).to_have_count(0)  # ... and has no button to retry
-        # The engine's times (UTC) in the reader's time zone, here the site's (not UTC).
+        # The engine's times (UTC) in the reader's own time zone: neither UTC nor the site's.
         started = frappe.db.get_value("Bulk Operation Tracker", self.failed_bulk, "started_at")
-        local = convert_utc_to_system_timezone(started).strftime("%H:%M:%S")
-        self.assertNotEqual(local, started.strftime("%H:%M:%S"), "the site's time zone must not be UTC here")
+        local = convert_utc_to_timezone(started, "Asia/Kolkata").strftime("%H:%M:%S")
+        others = {started.strftime("%H:%M:%S"), convert_utc_to_system_timezone(started).strftime("%H:%M:%S")}
+        self.assertNotIn(local, others, "the site's time zone must be neither UTC nor the reader's here")
         expect(page.locator('.frappe-control[data-fieldname="started_at"]')).to_contain_text(local)
         self.shot(page, "tracker-manager")
 

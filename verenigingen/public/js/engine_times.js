@@ -5,9 +5,10 @@ frappe.provide("verenigingen");
 
 verenigingen.engine_time = function (value) {
 	if (!value) return "";
-	const zone = frappe.boot.time_zone && (frappe.boot.time_zone.user || frappe.boot.time_zone.system);
-	const local = zone ? moment.utc(value).tz(zone) : moment.utc(value).local();
-	return frappe.datetime.str_to_user(local.format(frappe.defaultDatetimeFormat));
+	// To the site's time, as Frappe stores its own: str_to_user takes it on to the reader's time zone.
+	const zone = frappe.boot.time_zone && frappe.boot.time_zone.system;
+	const site = zone ? moment.utc(value).tz(zone) : moment.utc(value).local();
+	return frappe.datetime.str_to_user(site.format(frappe.defaultDatetimeFormat));
 };
 
 verenigingen.show_engine_times = function (frm) {
