@@ -76,7 +76,9 @@ def test_many_workers_never_run_more_than_five_batches_at_once(make_world, worke
         sampler.join()
     assert sampler.samples > 50
     assert sampler.peak_slots <= 5 and sampler.peak_batches <= 5, (sampler.peak_slots, sampler.peak_batches)
-    assert sampler.peak_batches >= 2, "the batches did not run in parallel at all"
+    # Batches at work at once, by the slots they hold for their whole run (a member being processed is too
+    # brief a moment to be caught twice at once on SQLite, whose writers take turns).
+    assert sampler.peak_slots >= 2, "the batches did not run in parallel at all"
     assert_every_member_has_exactly_one_user(world, names)
 
 
