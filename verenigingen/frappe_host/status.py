@@ -7,7 +7,7 @@ from verenigingen.accounts.states import TrackerStatus
 from verenigingen.accounts.trackers import TRACKER, TRACKER_FIELDS, speed
 from verenigingen.accounts.trackers import progress as tracker_progress
 from verenigingen.frappe_host.checks import pace
-from verenigingen.frappe_host.translate import said
+from verenigingen.frappe_host.translate import translated
 
 
 def latest_tracker() -> str | None:
@@ -54,7 +54,7 @@ def bulk_status(host: Host, tracker: str) -> dict:
                 "request": f.name,
                 "member": f.source_record,
                 "category": f.error_category,
-                "reason": said(f.failure_reason),
+                "reason": translated(f.failure_reason),
             }
             for f in store.failed_requests(tracker)
         ]
@@ -66,7 +66,7 @@ def bulk_status(host: Host, tracker: str) -> dict:
         "current_batch": view.current_batch,
         "retry_queue": counts.waiting,
         "next_retry_at": counts.next_retry_at.isoformat() if counts.next_retry_at else None,
-        "error_summary": said(view.error_summary),
+        "error_summary": translated(view.error_summary),
         "stuck": state.stuck,
         "rate_per_minute": pace_now.per_minute,
         "eta_seconds": pace_now.eta_seconds if running else None,

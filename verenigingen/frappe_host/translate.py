@@ -7,16 +7,11 @@ from frappe import _
 from verenigingen.text import Text, saved_text
 
 
-def translated(message: str) -> str:
+def translated(message: str | None) -> str | None:
     if not isinstance(message, Text):
         return _(message) if message else message
     values = {key: translated(value) if isinstance(value, Text) else value for key, value in message.values.items()}
     return _(message.template).format(**values)
-
-
-def said(message: str | None) -> str | None:
-    """``translated``, for a message that may be missing."""
-    return translated(message) if message else message
 
 
 def reason_of(exc: Exception) -> str:
@@ -26,4 +21,4 @@ def reason_of(exc: Exception) -> str:
 
 def stored_reason(english: str | None, text_json: str | dict | None) -> str | None:
     """A stored failure reason in the reader's language: by the template stored beside it, when there is one."""
-    return said(saved_text(english, text_json))
+    return translated(saved_text(english, text_json))
