@@ -8,6 +8,8 @@ write transaction, outside it: slow batches that hold no lock, so SQLite's write
 "slow_once:SECONDS:REGEX" sleeps the first time a matching user is created (across processes);
 "slow_query_once:SECONDS:REGEX" does the same in the database (MariaDB's SLEEP() on the account
 transaction's own connection), so that a job's time can run out in the middle of a statement.
+"kill_worker_once_after:N" SIGKILLs a worker and its work horse once N users were made in a job, when the
+next write transaction begins (between two members: no member is being processed), once across processes.
 
 Faults of a bulk operation's writer (the process queueing requests in chunks):
 "kill_after_inserts:N" SIGKILLs the process at its insert_requests call N + 1 (N chunks committed, the
@@ -38,6 +40,7 @@ class FaultyStore:
         self._redis = redis
         self._faults = [part.split(":", 1) for part in spec.split(";") if part]
         self._inserts = 0
+        self._created = 0  # users made by this process (a work horse: in its job)
         self._paused = False
 
     def __getattr__(self, name):
@@ -62,6 +65,7 @@ class FaultyStore:
                     raise ValidationFailed("injected: the e-mail domain does not accept accounts")
                 if kind == "leaky":  # like a database error that quotes the row it choked on
                     raise RuntimeError(f"Duplicate entry '{email}' for key 'email' ({args[0]})")
+        self._created += 1
         return self._store.create_user(email, *args, **kwargs)
 
     def insert_requests(self, *args, **kwargs):
@@ -76,6 +80,10 @@ class FaultyStore:
         for kind, argument in self._faults:
             if kind == "pause" and not readonly:  # slow work that holds no lock, even on SQLite
                 time.sleep(float(argument))
+            due = kind == "kill_worker_once_after" and not readonly and self._created >= int(argument)
+            if due and self._redis.incr("test-faults:killed") == 1:
+                os.kill(os.getppid(), signal.SIGKILL)  # the worker (a work horse's parent), then its horse
+                os.kill(os.getpid(), signal.SIGKILL)
             if kind == "pause_after_inserts" and self._inserts == int(argument) and not self._paused:
                 self._paused = True  # between two transactions: the writer holds no lock while it waits
                 self._redis.set(PAUSED, os.getpid())

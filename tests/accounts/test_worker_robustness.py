@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.accounts.conftest import ADMIN, FAST, World
 from verenigingen.accounts.individual import queue_account_creation_for_member
@@ -118,6 +118,37 @@ def test_when_the_listening_workers_go_away_import_wait_runs_its_own(make_world,
     assert waiting.returncode == 0, err[-3000:]
     with world.store.transaction(readonly=True):
         assert world.store.db.scalar(select(bulk_operation_trackers.c.status)) == TrackerStatus.COMPLETED
+
+
+@only_sqlite
+def test_a_batch_whose_worker_was_killed_between_two_members_goes_on_without_waiting_for_heartbeats(
+    make_world, tmp_path
+):
+    """No member was being processed, so no lease runs out to tell. The batch's job is known dead because its
+    worker's process is gone; three missed heartbeats (95 s) would outlast the stall time and end in exit 3."""
+    world = make_world(
+        VERENIGINGEN_HOST_FACTORY=SLOW["VERENIGINGEN_HOST_FACTORY"], VERENIGINGEN_FAULTS="kill_worker_once_after:5"
+    )
+    (worker,) = world.start_workers(1)
+    wait_for(lambda: world.registered_workers() == 1, 60, "the worker registered")
+    path = tmp_path / "leden.csv"
+    generate_export(path, 60, seed=9)
+    done = subprocess.run(
+        import_command(path, "--json", "--stall-timeout", "20"),
+        env=world.env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert worker.poll() == -signal.SIGKILL  # the fault struck the listening worker: the case this is about
+    assert done.returncode == 0, done.stderr[-3000:]
+    with world.store.transaction(readonly=True):
+        tracker = world.store.db.execute(select(bulk_operation_trackers)).one()
+        users = world.store.db.scalar(select(func.count(func.distinct(members.c.user))))
+    assert tracker.total_records > 5  # past the kill (the export holds members refused for accounts too)
+    made = (tracker.status, tracker.successful_records, tracker.failed_records)
+    assert made == (TrackerStatus.COMPLETED, tracker.total_records, 0)
+    assert users == tracker.total_records  # one account each: none lost, none made twice
 
 
 @only_sqlite

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import clean_registries
@@ -28,10 +28,18 @@ def seconds_since(moment: datetime) -> float:
     return (datetime.now(timezone.utc).replace(tzinfo=None) - moment.replace(tzinfo=None)).total_seconds()
 
 
+def died_here(worker: "BaseWorker") -> bool:
+    """A worker of this host whose process is gone: killed outright, it could not tell RQ itself. (A container
+    sharing this host's name could make a live worker look dead: then a job is only sent twice, and the
+    engine's claims let one of them run each member.)"""
+    pid = worker.pid
+    return worker.hostname == socket.gethostname() and pid is not None and pid > 0 and not pid_alive(pid)
+
+
 def worker_alive(worker: "BaseWorker", patience: float) -> bool:
     """RQ lists a worker killed outright for minutes after its death (until its key expires)."""
-    if worker.hostname == socket.gethostname() and worker.pid and not pid_alive(worker.pid):
-        return False  # on this host (or a container sharing its name: then we only start workers too many)
+    if died_here(worker):
+        return False
     beat = worker.last_heartbeat
     return beat is not None and seconds_since(beat) <= patience
 
@@ -54,6 +62,8 @@ class RqJobQueue:
             return None
         patience = 3 * self.settings.job_monitoring_interval + 5
         if status == "started":
+            if self._runner_died(job):
+                return DEAD
             last_sign = job.last_heartbeat or job.started_at
             return DEAD if last_sign is not None and seconds_since(last_sign) > patience else LIVE
         # On RQ 1.15 a worker killed between taking a job and starting it leaves it "queued" in no queue
@@ -62,6 +72,14 @@ class RqJobQueue:
         if waited and Queue(job.origin, connection=self.redis).get_job_position(job_id) is None:
             return DEAD
         return LIVE
+
+    def _runner_died(self, job: Job) -> bool:
+        """A started job whose worker was killed on this host is dead now, not after three missed heartbeats
+        (95 s): a worker killed between two members leaves no lease behind to tell."""
+        if not job.worker_name:
+            return False
+        worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + job.worker_name, connection=self.redis)
+        return worker is not None and died_here(worker)
 
     def is_live(self, job_id: str) -> bool:
         return self.state_of(job_id) == LIVE
