@@ -151,6 +151,10 @@ def test_a_batch_whose_worker_was_killed_between_two_members_goes_on_without_wai
     assert users == tracker.total_records  # one account each: none lost, none made twice
 
 
+def both_at_work(world: World, pid: int) -> bool:
+    return processed(world) > 0 and world.registered_workers() >= 2 and len(descendants(pid)) >= 4
+
+
 @only_sqlite
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
 def test_a_stop_signal_during_import_wait_stops_the_workers_it_started(make_world, tmp_path, signum, code):
@@ -168,7 +172,7 @@ def test_a_stop_signal_during_import_wait_stops_the_workers_it_started(make_worl
     below: set[int] = set()
     try:
         try:
-            wait_for(lambda: processed(world) > 0 and world.registered_workers() == 2, 120, "its two workers at work")
+            wait_for(lambda: both_at_work(world, waiting.pid), 120, "its two workers, each with its sweeper, at work")
         except AssertionError:
             if waiting.poll() is None:
                 raise
