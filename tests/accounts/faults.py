@@ -65,8 +65,9 @@ class FaultyStore:
                     raise ValidationFailed("injected: the e-mail domain does not accept accounts")
                 if kind == "leaky":  # like a database error that quotes the row it choked on
                     raise RuntimeError(f"Duplicate entry '{email}' for key 'email' ({args[0]})")
+        user = self._store.create_user(email, *args, **kwargs)
         self._created += 1
-        return self._store.create_user(email, *args, **kwargs)
+        return user
 
     def insert_requests(self, *args, **kwargs):
         self._inserts += 1

@@ -84,7 +84,7 @@ def test_many_workers_never_run_more_than_five_batches_at_once(make_world, worke
 
 def test_a_killed_worker_gives_its_slot_back_within_its_lease(make_world):
     # A worker killed between two members leaves no claim to recover: its batch goes on once its job is seen
-    # dead (no heartbeat for 3 monitoring intervals), here within seconds rather than the default 95.
+    # dead (its worker's process gone and a heartbeat missed), here within seconds rather than the default 35.
     world = make_world(
         **FAULTY,
         VERENIGINGEN_FAULTS="delay:0.2",

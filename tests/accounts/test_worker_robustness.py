@@ -13,13 +13,14 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.accounts.conftest import ADMIN, FAST, World
+from tests.accounts.test_bulk import assert_every_member_has_exactly_one_user
 from verenigingen.accounts.individual import queue_account_creation_for_member
 from verenigingen.accounts.states import TrackerStatus
 from verenigingen.mijnrood.generator import generate_export
-from verenigingen.standalone.schema import bulk_operation_trackers, members
+from verenigingen.standalone.schema import account_creation_requests, bulk_operation_trackers, members
 
 SLOW = {"VERENIGINGEN_HOST_FACTORY": "tests.accounts.faults:make_host", "VERENIGINGEN_FAULTS": "delay:0.1"}
 only_sqlite = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the point is not the database's
@@ -121,20 +122,21 @@ def test_when_the_listening_workers_go_away_import_wait_runs_its_own(make_world,
 
 
 @only_sqlite
-def test_a_batch_whose_worker_was_killed_between_two_members_goes_on_without_waiting_for_heartbeats(
-    make_world, tmp_path
-):
-    """No member was being processed, so no lease runs out to tell. The batch's job is known dead because its
-    worker's process is gone; three missed heartbeats (95 s) would outlast the stall time and end in exit 3."""
+def test_a_batch_whose_worker_was_killed_between_two_members_goes_on_after_one_missed_heartbeat(make_world, tmp_path):
+    """No member was being processed, so no lease runs out to tell. The batch's job is dead once its worker
+    missed a heartbeat (15 s here) with its process gone; waiting for three (50 s) would outlast the stall
+    time and end in exit 3."""
     world = make_world(
-        VERENIGINGEN_HOST_FACTORY=SLOW["VERENIGINGEN_HOST_FACTORY"], VERENIGINGEN_FAULTS="kill_worker_once_after:5"
+        VERENIGINGEN_HOST_FACTORY=SLOW["VERENIGINGEN_HOST_FACTORY"],
+        VERENIGINGEN_FAULTS="kill_worker_once_after:5",
+        VERENIGINGEN_JOB_MONITORING_INTERVAL="15",
     )
     (worker,) = world.start_workers(1)
     wait_for(lambda: world.registered_workers() == 1, 60, "the worker registered")
     path = tmp_path / "leden.csv"
     generate_export(path, 60, seed=9)
     done = subprocess.run(
-        import_command(path, "--json", "--stall-timeout", "20"),
+        import_command(path, "--json", "--stall-timeout", "40"),
         env=world.env,
         capture_output=True,
         text=True,
@@ -144,14 +146,20 @@ def test_a_batch_whose_worker_was_killed_between_two_members_goes_on_without_wai
     assert done.returncode == 0, done.stderr[-3000:]
     with world.store.transaction(readonly=True):
         tracker = world.store.db.execute(select(bulk_operation_trackers)).one()
-        users = world.store.db.scalar(select(func.count(func.distinct(members.c.user))))
-    assert tracker.total_records > 5  # past the kill (the export holds members refused for accounts too)
+        requests = account_creation_requests.c
+        names = list(
+            world.store.db.scalars(
+                select(requests.source_record).where(requests.bulk_operation_tracker == tracker.name)
+            )
+        )
+    assert len(names) == tracker.total_records > 5  # past the kill (the export holds members refused for accounts)
     made = (tracker.status, tracker.successful_records, tracker.failed_records)
     assert made == (TrackerStatus.COMPLETED, tracker.total_records, 0)
-    assert users == tracker.total_records  # one account each: none lost, none made twice
+    assert_every_member_has_exactly_one_user(world, names)
 
 
 def both_at_work(world: World, pid: int) -> bool:
+    """Work done, both workers registered, and each with its sweeper below ``pid``."""
     return processed(world) > 0 and world.registered_workers() >= 2 and len(descendants(pid)) >= 4
 
 

@@ -2,8 +2,9 @@
 
 Jobs are enqueued after the commit of the transaction that is running (``enqueue_after_commit``): the
 rows a job reads are committed before it can start. Job ids carry the site, as Frappe makes them. The
-liveness rules (a started job without heartbeat is dead; a queued job in no queue is dead) are those of
-the standalone RQ queue: Frappe's workers are RQ workers.
+liveness rules (a started job whose worker missed its heartbeats, or whose worker's process is gone from
+this host, is dead; a queued job in no queue is dead) are those of the standalone RQ queue: Frappe's
+workers are RQ workers.
 """
 
 import frappe

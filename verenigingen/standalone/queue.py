@@ -29,15 +29,15 @@ def seconds_since(moment: datetime) -> float:
 
 
 def died_here(worker: "BaseWorker") -> bool:
-    """A worker of this host whose process is gone: killed outright, it could not tell RQ itself. (A container
-    sharing this host's name could make a live worker look dead: then a job is only sent twice, and the
-    engine's claims let one of them run each member.)"""
+    """A worker of this host whose process is gone: killed outright, it could not tell RQ itself. Where
+    containers share the host's name but not its processes, a live worker looks gone too."""
     pid = worker.pid
     return worker.hostname == socket.gethostname() and pid is not None and pid > 0 and not pid_alive(pid)
 
 
 def worker_alive(worker: "BaseWorker", patience: float) -> bool:
-    """RQ lists a worker killed outright for minutes after its death (until its key expires)."""
+    """RQ lists a worker killed outright for minutes after its death (until its key expires). A live worker
+    taken for gone (see died_here) only makes ``import --wait`` start workers too many."""
     if died_here(worker):
         return False
     beat = worker.last_heartbeat
@@ -62,10 +62,7 @@ class RqJobQueue:
             return None
         patience = 3 * self.settings.job_monitoring_interval + 5
         if status == "started":
-            if self._runner_died(job):
-                return DEAD
-            last_sign = job.last_heartbeat or job.started_at
-            return DEAD if last_sign is not None and seconds_since(last_sign) > patience else LIVE
+            return DEAD if self._started_and_dead(job) else LIVE
         # On RQ 1.15 a worker killed between taking a job and starting it leaves it "queued" in no queue
         # at all: it would count as alive for ever and hold back a slot's worth of work.
         waited = status == "queued" and job.enqueued_at is not None and seconds_since(job.enqueued_at) > patience
@@ -73,9 +70,20 @@ class RqJobQueue:
             return DEAD
         return LIVE
 
-    def _runner_died(self, job: Job) -> bool:
-        """A started job whose worker was killed on this host is dead now, not after three missed heartbeats
-        (95 s): a worker killed between two members leaves no lease behind to tell."""
+    def _started_and_dead(self, job: Job) -> bool:
+        """Its worker missed three heartbeats; or one, and the worker's process is gone from this host. A worker
+        killed between two members leaves no lease to run out, so this is how its batch goes on soon. The
+        missed heartbeat keeps a live worker from being taken for dead where the host's name is shared: its
+        worker beats every monitoring interval."""
+        last_sign = job.last_heartbeat or job.started_at
+        if last_sign is None:
+            return False
+        silent, interval = seconds_since(last_sign), self.settings.job_monitoring_interval
+        if silent > 3 * interval + 5:
+            return True
+        return silent > interval + 5 and self._worker_died_here(job)
+
+    def _worker_died_here(self, job: Job) -> bool:
         if not job.worker_name:
             return False
         worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + job.worker_name, connection=self.redis)
