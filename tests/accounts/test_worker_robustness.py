@@ -30,6 +30,16 @@ def import_command(path: Path, *options: str) -> list[str]:
     return [sys.executable, "-m", "verenigingen.standalone.cli", "import", str(path), "--wait", "--as", ADMIN, *options]
 
 
+def import_and_wait(
+    world: World, tmp_path: Path, members: int, seed: int, stall_timeout: int
+) -> subprocess.CompletedProcess:
+    """`import --wait --json` of a generated export, run to its end."""
+    path = tmp_path / "leden.csv"
+    generate_export(path, members, seed=seed)
+    command = import_command(path, "--json", "--stall-timeout", str(stall_timeout))
+    return subprocess.run(command, env=world.env, capture_output=True, text=True, timeout=240)
+
+
 def descendants(pid: int) -> set[int]:
     """Every process below ``pid`` (Linux)."""
     found: set[int] = set()
@@ -80,15 +90,7 @@ def test_a_dead_workers_registration_does_not_count_as_listening(world, tmp_path
     wait_for(lambda: world.registered_workers() == 1, 60, "the worker registered")
     kill_tree(worker)
     assert world.registered_workers() == 1  # RQ still lists it, for minutes
-    path = tmp_path / "leden.csv"
-    generate_export(path, 60, seed=6)
-    done = subprocess.run(
-        import_command(path, "--json", "--stall-timeout", "20"),
-        env=world.env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    done = import_and_wait(world, tmp_path, 60, seed=6, stall_timeout=20)
     assert done.returncode == 0, done.stderr[-3000:]
     with world.store.transaction(readonly=True):
         assert world.store.db.scalar(select(bulk_operation_trackers.c.status)) == TrackerStatus.COMPLETED
@@ -133,15 +135,7 @@ def test_a_batch_whose_worker_was_killed_between_two_members_goes_on_after_one_m
     )
     (worker,) = world.start_workers(1)
     wait_for(lambda: world.registered_workers() == 1, 60, "the worker registered")
-    path = tmp_path / "leden.csv"
-    generate_export(path, 60, seed=9)
-    done = subprocess.run(
-        import_command(path, "--json", "--stall-timeout", "40"),
-        env=world.env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    done = import_and_wait(world, tmp_path, 60, seed=9, stall_timeout=40)
     assert worker.poll() == -signal.SIGKILL  # the fault struck the listening worker: the case this is about
     assert done.returncode == 0, done.stderr[-3000:]
     with world.store.transaction(readonly=True):
